@@ -1,0 +1,135 @@
+// Package contract is the interface between the operator and the converter: the environment
+// variables a converter Job receives, the keys of the storage Secret, the exit codes and the
+// JSON result the converter writes to its termination message.
+//
+// The operator builds Jobs from these names and parses Results; the converter reads these names
+// and writes Results. Neither side may use a literal for any of them.
+package contract
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Exit codes of the converter. The operator's podFailurePolicy fails the Job at once on
+// ExitPermanent, so a bad input is never retried; ExitTransient is retried up to backoffLimit.
+const (
+	ExitSuccess   = 0
+	ExitTransient = 1
+	ExitPermanent = 2
+)
+
+// Environment variables carrying the conversion parameters into a converter Job.
+const (
+	EnvSourceBucket       = "KUBEXPORT_SOURCE_BUCKET"
+	EnvSourceKey          = "KUBEXPORT_SOURCE_KEY"
+	EnvSourceFilename     = "KUBEXPORT_SOURCE_FILENAME" // the user's original file name, stored as PDF metadata
+	EnvOutputBucket       = "KUBEXPORT_OUTPUT_BUCKET"
+	EnvOutputKey          = "KUBEXPORT_OUTPUT_KEY"
+	EnvPageRange          = "KUBEXPORT_PAGE_RANGE"           // e.g. "1-3,5"; empty = all pages
+	EnvPDFA               = "KUBEXPORT_PDFA"                 // "PDF/A-1b", "PDF/A-2b", "PDF/A-3b" or empty
+	EnvExportNotes        = "KUBEXPORT_EXPORT_NOTES"         // "true" or "false"
+	EnvExportHiddenSlides = "KUBEXPORT_EXPORT_HIDDEN_SLIDES" // "true" or "false"
+	EnvQuality            = "KUBEXPORT_QUALITY"              // JPEG quality 1..100; empty = LibreOffice default
+	EnvMaxImageResolution = "KUBEXPORT_MAX_IMAGE_RESOLUTION" // DPI; empty = no reduction
+	EnvPassword           = "KUBEXPORT_PASSWORD"             // password of an encrypted input (from a Secret)
+	EnvTimeoutSeconds     = "KUBEXPORT_TIMEOUT_SECONDS"      // budget for the conversion itself
+	EnvMaxInputBytes      = "KUBEXPORT_MAX_INPUT_BYTES"      // refuse larger inputs with TooLarge
+	EnvScratchDir         = "KUBEXPORT_SCRATCH_DIR"          // writable directory (an emptyDir in the pod)
+	EnvTerminationLog     = "KUBEXPORT_TERMINATION_LOG"      // default DefaultTerminationLog
+)
+
+// Environment variables carrying the object-store connection, filled from the storage Secret.
+const (
+	EnvStorageEndpoint  = "KUBEXPORT_STORAGE_ENDPOINT"   // host:port, no scheme
+	EnvStorageAccessKey = "KUBEXPORT_STORAGE_ACCESS_KEY" // never logged
+	EnvStorageSecretKey = "KUBEXPORT_STORAGE_SECRET_KEY" // never logged
+	EnvStorageSecure    = "KUBEXPORT_STORAGE_SECURE"     // "true" for TLS
+	EnvStorageRegion    = "KUBEXPORT_STORAGE_REGION"     // optional
+)
+
+// Keys of the storage Secret (spec.storageSecretRef or the operator's default).
+const (
+	SecretKeyEndpoint  = "endpoint"
+	SecretKeyAccessKey = "accessKey"
+	SecretKeySecretKey = "secretKey"
+	SecretKeySecure    = "secure" // optional
+	SecretKeyRegion    = "region" // optional
+)
+
+// DefaultTerminationLog is where Kubernetes reads a container's termination message.
+const DefaultTerminationLog = "/dev/termination-log"
+
+// MaxMessageBytes is the budget for the whole termination message: the kubelet truncates at 4096.
+const MaxMessageBytes = 4096
+
+// Outcome is the result field of a Result.
+type Outcome string
+
+const (
+	OutcomeSucceeded Outcome = "Succeeded"
+	OutcomeFailed    Outcome = "Failed"
+)
+
+// Reasons the converter reports. They are also the ExportJob condition reasons of the same name
+// (see api/v1alpha1), so a user sees exactly what the converter found.
+const (
+	ReasonSucceeded         = "Succeeded"
+	ReasonPasswordProtected = "PasswordProtected" // encrypted input and no (or a wrong) password
+	ReasonCorrupt           = "Corrupt"           // damaged or truncated input
+	ReasonUnsupportedFormat = "UnsupportedFormat" // not an office format we convert
+	ReasonTooLarge          = "TooLarge"          // input size or zip expansion beyond the caps
+	ReasonConversionTimeout = "ConversionTimeout" // LibreOffice did not finish within the budget
+	ReasonConversionFailed  = "ConversionFailed"  // LibreOffice wrote no usable PDF
+	ReasonStorageError      = "StorageError"      // object store unreachable or refused a request
+	ReasonSourceNotFound    = "SourceNotFound"    // the source object does not exist
+	ReasonInvalidParameters = "InvalidParameters" // the Job's parameters are unusable
+)
+
+// Result is the JSON document the converter writes to its termination message (Job mode) and
+// prints as one line on stdout (local mode).
+type Result struct {
+	Result     Outcome `json:"result"`
+	Reason     string  `json:"reason"`
+	Message    string  `json:"message,omitempty"`
+	Pages      int     `json:"pages,omitempty"`
+	SizeBytes  int64   `json:"sizeBytes,omitempty"`
+	SHA256     string  `json:"sha256,omitempty"`
+	DurationMs int64   `json:"durationMs"`
+}
+
+// Encode returns r as compact JSON that fits in MaxMessageBytes, shortening the message if needed.
+func (r Result) Encode() []byte {
+	b, err := json.Marshal(r)
+	if err != nil { // cannot happen for this struct
+		return []byte(fmt.Sprintf(`{"result":%q,"reason":%q}`, r.Result, r.Reason))
+	}
+	for len(b) > MaxMessageBytes && r.Message != "" {
+		over := len(b) - MaxMessageBytes + len("…") + 8
+		cut := len(r.Message) - over
+		if cut < 0 {
+			cut = 0
+		}
+		for cut > 0 && !utf8.RuneStart(r.Message[cut]) {
+			cut--
+		}
+		r.Message = strings.TrimSpace(r.Message[:cut]) + "…"
+		b, _ = json.Marshal(r)
+	}
+	return b
+}
+
+// Decode parses a termination message written by Encode.
+func Decode(msg string) (Result, error) {
+	var r Result
+	dec := json.NewDecoder(strings.NewReader(strings.TrimSpace(msg)))
+	if err := dec.Decode(&r); err != nil {
+		return Result{}, fmt.Errorf("decoding converter result: %w", err)
+	}
+	if r.Result != OutcomeSucceeded && r.Result != OutcomeFailed {
+		return Result{}, fmt.Errorf("decoding converter result: unknown result %q", r.Result)
+	}
+	return r, nil
+}
