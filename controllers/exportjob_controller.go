@@ -1,63 +1,267 @@
-/*
-Copyright 2026.
-
-Licensed under the Apache License, Version 2.0 (the "License");
-you may not use this file except in compliance with the License.
-You may obtain a copy of the License at
-
-    http://www.apache.org/licenses/LICENSE-2.0
-
-Unless required by applicable law or agreed to in writing, software
-distributed under the License is distributed on an "AS IS" BASIS,
-WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
-See the License for the specific language governing permissions and
-limitations under the License.
-*/
-
 package controllers
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	kubexportv1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 )
 
-// ExportJobReconciler reconciles a ExportJob object
+// ExportJobReconciler turns each ExportJob into a converter Job and mirrors the Job's outcome
+// into the ExportJob's status.
 type ExportJobReconciler struct {
+	// Client reads from the manager's cache and writes to the API server.
 	client.Client
-	Scheme *runtime.Scheme
+	// APIReader reads from the API server directly; used only to inspect a name conflict with
+	// a Job the cache does not hold.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Config    Config
+	// Clock is injected so tests control time (TTL, grace periods).
+	Clock clock.PassiveClock
+	// MaxConcurrentReconciles is the number of reconcile workers (default 1).
+	MaxConcurrentReconciles int
+
+	admission *admission
 }
 
-// +kubebuilder:rbac:groups=kubexport.io,resources=exportjobs,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=kubexport.io,resources=exportjobs,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=kubexport.io,resources=exportjobs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=kubexport.io,resources=exportjobs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile is part of the main kubernetes reconciliation loop which aims to
-// move the current state of the cluster closer to the desired state.
-// TODO(user): Modify the Reconcile function to compare the state specified by
-// the ExportJob object against the actual cluster state, and then
-// perform operations to make the cluster state reflect the state specified by
-// the user.
-//
-// For more details, check Reconcile and its Result here:
-// - https://pkg.go.dev/sigs.k8s.io/controller-runtime@v0.24.1/pkg/reconcile
+// Reconcile moves one ExportJob one step forward.
 func (r *ExportJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	_ = logf.FromContext(ctx)
+	ej := &v1alpha1.ExportJob{}
+	if err := r.Get(ctx, req.NamespacedName, ej); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !ej.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil // the garbage collector removes the Job and pods
+	}
+	if ej.Status.Phase.IsTerminal() {
+		return r.expireIfDue(ctx, ej)
+	}
 
-	// TODO(user): your logic here
+	obs, err := r.observe(ctx, ej)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if obs.job == nil && !obs.conflict && !ej.Spec.Cancel {
+		if err := r.startIfAdmitted(ctx, ej, &obs); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 
+	now := r.Clock.Now()
+	v := judge(ej, obs, r.Config, now)
+	if v.stopJob {
+		if err := r.deleteJob(ctx, obs.job); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.writeStatus(ctx, ej, computeStatus(ej, obs, v, r.Config, now), obs.job); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: v.recheckAfter}, nil
+}
+
+// observe reads the ExportJob's Job and its pods from the cache.
+func (r *ExportJobReconciler) observe(ctx context.Context, ej *v1alpha1.ExportJob) (observation, error) {
+	var obs observation
+	job := &batchv1.Job{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: ej.Namespace, Name: JobName(ej.Name)}, job)
+	switch {
+	case apierrors.IsNotFound(err):
+		return obs, nil
+	case err != nil:
+		return obs, fmt.Errorf("getting Job %s: %w", JobName(ej.Name), err)
+	case !metav1.IsControlledBy(job, ej):
+		obs.conflict = true
+		return obs, nil
+	}
+	obs.job = job
+	pods := &corev1.PodList{}
+	if err := r.List(ctx, pods, client.InNamespace(ej.Namespace),
+		client.MatchingLabels{LabelExportJob: ej.Name, batchv1.ControllerUidLabel: string(job.UID)}); err != nil {
+		return obs, fmt.Errorf("listing pods of Job %s: %w", job.Name, err)
+	}
+	obs.pods = pods.Items
+	return obs, nil
+}
+
+// startIfAdmitted creates the converter Job when the concurrency limit allows this export to
+// start now. Otherwise it leaves obs alone and the export stays queued until a slot frees up.
+func (r *ExportJobReconciler) startIfAdmitted(ctx context.Context, ej *v1alpha1.ExportJob, obs *observation) error {
+	r.admission.mu.Lock()
+	defer r.admission.mu.Unlock()
+	running, waiting, err := r.admission.slots(ctx, r.Client)
+	if err != nil {
+		return err
+	}
+	if !admissible(ej.UID, waiting, running, r.Config.MaxRunningExports) {
+		return nil
+	}
+	job := BuildJob(ej, r.Config)
+	ctrl.LoggerFrom(ctx).Info("Creating Job", "job", klog.KObj(job), "running", running)
+	err = r.Create(ctx, job)
+	if apierrors.IsAlreadyExists(err) {
+		// The cache has not seen it yet, or it is someone else's: ask the API server.
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
+			return fmt.Errorf("getting existing Job %s: %w", job.Name, err)
+		}
+		if !metav1.IsControlledBy(job, ej) {
+			obs.conflict = true
+			return nil
+		}
+	} else if err != nil {
+		return fmt.Errorf("creating Job %s: %w", job.Name, err)
+	}
+	r.admission.created(ej.UID)
+	obs.job = job
+	return nil
+}
+
+// deleteJob stops a Job and its pods.
+func (r *ExportJobReconciler) deleteJob(ctx context.Context, job *batchv1.Job) error {
+	ctrl.LoggerFrom(ctx).Info("Deleting Job", "job", klog.KObj(job))
+	err := r.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground),
+		client.Preconditions{UID: &job.UID})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting Job %s: %w", job.Name, err)
+	}
+	return nil
+}
+
+// writeStatus writes the new status if it changed (the one status write of a reconcile), then
+// records the transition in events and metrics.
+func (r *ExportJobReconciler) writeStatus(ctx context.Context, ej *v1alpha1.ExportJob, st v1alpha1.ExportJobStatus, job *batchv1.Job) error {
+	if equality.Semantic.DeepEqual(ej.Status, st) {
+		return nil
+	}
+	old := ej.Status
+	ej.Status = st
+	if err := r.Status().Update(ctx, ej); err != nil {
+		return fmt.Errorf("updating status: %w", err)
+	}
+	if old.Reason == st.Reason && old.Phase == st.Phase {
+		return nil
+	}
+	ctrl.LoggerFrom(ctx).Info("Export changed phase", "phase", st.Phase, "reason", st.Reason)
+	eventType := corev1.EventTypeNormal
+	if st.Phase == v1alpha1.PhaseFailed || st.Reason == v1alpha1.ReasonRetrying {
+		eventType = corev1.EventTypeWarning
+	}
+	var related runtime.Object
+	if job != nil && job.UID != "" {
+		related = job
+	}
+	r.Recorder.Eventf(ej, related, eventType, st.Reason, string(st.Phase), "%s", st.Message)
+	if st.Phase.IsTerminal() {
+		recordFinished(ej, st)
+	}
+	return nil
+}
+
+// expireIfDue deletes a finished ExportJob once spec.ttlSecondsAfterFinished has passed.
+func (r *ExportJobReconciler) expireIfDue(ctx context.Context, ej *v1alpha1.ExportJob) (ctrl.Result, error) {
+	if ej.Spec.TTLSecondsAfterFinished == nil || ej.Status.CompletionTime == nil {
+		return ctrl.Result{}, nil
+	}
+	due := ej.Status.CompletionTime.Add(time.Duration(*ej.Spec.TTLSecondsAfterFinished) * time.Second)
+	if wait := due.Sub(r.Clock.Now()); wait > 0 {
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	ctrl.LoggerFrom(ctx).Info("Deleting finished ExportJob: its ttlSecondsAfterFinished expired")
+	err := r.Delete(ctx, ej, client.PropagationPolicy(metav1.DeletePropagationBackground),
+		client.Preconditions{UID: &ej.UID})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("deleting expired ExportJob: %w", err)
+	}
 	return ctrl.Result{}, nil
 }
 
-// SetupWithManager sets up the controller with the Manager.
+// SetupWithManager registers the controller, its cache index and its watches.
 func (r *ExportJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.Config.MaxRunningExports <= 0 {
+		return errors.New("MaxRunningExports must be at least 1")
+	}
+	r.admission = newAdmission(r.Clock)
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, waitingIndex, indexWaiting); err != nil {
+		return fmt.Errorf("indexing waiting ExportJobs: %w", err)
+	}
+	if err := registerGauges(mgr.GetCache()); err != nil {
+		return err
+	}
 	return ctrl.NewControllerManagedBy(mgr).
-		For(&kubexportv1alpha1.ExportJob{}).
+		For(&v1alpha1.ExportJob{}).
+		Owns(&batchv1.Job{}).
+		// Pods: a converter stuck on a missing Secret changes no Job status, only its pod.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToExportJob)).
+		// A freed slot wakes the ExportJobs first in line.
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(r.queueHeads), builder.WithPredicates(slotFreed)).
+		Watches(&v1alpha1.ExportJob{}, handler.EnqueueRequestsFromMapFunc(r.queueHeads), builder.WithPredicates(leftQueue)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("exportjob").
 		Complete(r)
+}
+
+func podToExportJob(_ context.Context, obj client.Object) []reconcile.Request {
+	name := obj.GetLabels()[LabelExportJob]
+	if name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+}
+
+// slotFreed passes Job events that free a slot: a Job finishing or going away.
+var slotFreed = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		oldJob, ok1 := e.ObjectOld.(*batchv1.Job)
+		newJob, ok2 := e.ObjectNew.(*batchv1.Job)
+		return ok1 && ok2 && !jobFinished(oldJob) && jobFinished(newJob)
+	},
+}
+
+// leftQueue passes ExportJob events that can change the queue without any Job event: one
+// waiting ExportJob cancelled or deleted lets the next one move up.
+var leftQueue = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return len(indexWaiting(e.ObjectOld)) > 0 && len(indexWaiting(e.ObjectNew)) == 0
+	},
 }

@@ -17,64 +17,298 @@ limitations under the License.
 package v1alpha1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-// EDIT THIS FILE!  THIS IS SCAFFOLDING FOR YOU TO OWN!
-// NOTE: json tags are required.  Any new fields you add must have json tags for the fields to be serialized.
-
-// ExportJobSpec defines the desired state of ExportJob
+// ExportJobSpec describes one document to convert to PDF. Apart from cancel, it cannot be
+// changed after creation: create a new ExportJob to convert again.
+//
+// +kubebuilder:validation:XValidation:rule="self.source == oldSelf.source",message="spec.source is immutable: create a new ExportJob to convert another document"
+// +kubebuilder:validation:XValidation:rule="has(self.output) == has(oldSelf.output) && (!has(self.output) || self.output == oldSelf.output)",message="spec.output is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.options) == has(oldSelf.options) && (!has(self.options) || self.options == oldSelf.options)",message="spec.options is immutable: create a new ExportJob to convert with other options"
+// +kubebuilder:validation:XValidation:rule="has(self.timeoutSeconds) == has(oldSelf.timeoutSeconds) && (!has(self.timeoutSeconds) || self.timeoutSeconds == oldSelf.timeoutSeconds)",message="spec.timeoutSeconds is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.retries) == has(oldSelf.retries) && (!has(self.retries) || self.retries == oldSelf.retries)",message="spec.retries is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.ttlSecondsAfterFinished) == has(oldSelf.ttlSecondsAfterFinished) && (!has(self.ttlSecondsAfterFinished) || self.ttlSecondsAfterFinished == oldSelf.ttlSecondsAfterFinished)",message="spec.ttlSecondsAfterFinished is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.storageSecretRef) == has(oldSelf.storageSecretRef) && (!has(self.storageSecretRef) || self.storageSecretRef == oldSelf.storageSecretRef)",message="spec.storageSecretRef is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="spec.cancel cannot be set back to false: a cancelled export stays cancelled"
 type ExportJobSpec struct {
-	// INSERT ADDITIONAL SPEC FIELDS - desired state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
-	// The following markers will use OpenAPI v3 schema to validate the value
-	// More info: https://book.kubebuilder.io/reference/markers/crd-validation.html
+	// source is the uploaded document to convert: an object in S3-compatible storage.
+	// +required
+	Source SourceSpec `json:"source"`
 
-	// foo is an example field of ExportJob. Edit exportjob_types.go to remove/update
+	// output is where the PDF is written. When omitted, the PDF goes to the operator's default
+	// bucket under the key <namespace>/<name>/<source base name>.pdf.
 	// +optional
-	Foo *string `json:"foo,omitempty"`
+	Output *OutputSpec `json:"output,omitempty"`
+
+	// options tune the PDF: page range, PDF/A, notes, hidden slides, image quality and the
+	// password of an encrypted document.
+	// +optional
+	Options *ConversionOptions `json:"options,omitempty"`
+
+	// timeoutSeconds bounds the whole export (download, conversion, upload) once its converter
+	// Job has started. A conversion still running after it fails with reason DeadlineExceeded
+	// (or ConversionTimeout when the converter notices first). It becomes the Job's
+	// activeDeadlineSeconds.
+	// +kubebuilder:default=300
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=86400
+	// +optional
+	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+
+	// retries is how many times a transient failure (object storage unreachable, LibreOffice
+	// crashed, pod evicted) is retried. A permanent input error (corrupt, password-protected,
+	// unsupported document) is never retried. It becomes the Job's backoffLimit.
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	// +optional
+	Retries *int32 `json:"retries,omitempty"`
+
+	// ttlSecondsAfterFinished, when set, makes the operator delete this ExportJob (and with it
+	// its Job and pods) that many seconds after it succeeded, failed or was cancelled. The PDF
+	// in object storage is kept. Unset means the ExportJob stays until someone deletes it.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// storageSecretRef names a Secret in this namespace with the object-store connection:
+	// keys "endpoint" (host:port), "accessKey", "secretKey", and optionally "secure" ("true"
+	// for TLS) and "region". When omitted, the operator's default Secret name is used
+	// (flag --default-storage-secret, "kubexport-storage" by default). The operator never
+	// reads the Secret itself: it is handed to the converter pod as environment variables.
+	// +optional
+	StorageSecretRef *corev1.LocalObjectReference `json:"storageSecretRef,omitempty"`
+
+	// cancel, set to true, stops the export: a queued export never starts, a running one has its
+	// Job and pods deleted, and the ExportJob ends in phase Cancelled. It cannot be set back to
+	// false. An export that already finished is not affected.
+	// +optional
+	Cancel bool `json:"cancel,omitempty"`
 }
 
-// ExportJobStatus defines the observed state of ExportJob.
+// SourceSpec is the document to convert.
+type SourceSpec struct {
+	// bucket holding the document. When omitted, the operator's default bucket is used
+	// (flag --default-bucket, "kubexport" by default).
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`
+	// +optional
+	Bucket string `json:"bucket,omitempty"`
+
+	// key is the object key of the document in the bucket, for example "uploads/q3-review.pptx".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/')",message="source.key must not start with '/'"
+	// +required
+	Key string `json:"key"`
+
+	// filename is the user's original file name, for example "Q3 review.pptx". It names the PDF
+	// (the default output key and the download name) and is stored as PDF metadata. When
+	// omitted, the base name of key is used. The document type is always detected from the
+	// content, never from this name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:XValidation:rule="!self.contains('/') && !self.contains('\\\\') && self != '.' && self != '..'",message="source.filename must be a plain file name without '/' or '\\'"
+	// +optional
+	Filename string `json:"filename,omitempty"`
+}
+
+// OutputSpec is where the PDF goes.
+type OutputSpec struct {
+	// bucket receiving the PDF. When omitted, the operator's default bucket is used.
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.-]*[a-z0-9]$`
+	// +optional
+	Bucket string `json:"bucket,omitempty"`
+
+	// key of the PDF object. When omitted: <namespace>/<name>/<source base name>.pdf.
+	// An existing object with this key is overwritten.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('/')",message="output.key must not start with '/'"
+	// +optional
+	Key string `json:"key,omitempty"`
+}
+
+// PDFAVersion is a PDF/A conformance level.
+// +kubebuilder:validation:Enum="PDF/A-1b";"PDF/A-2b";"PDF/A-3b"
+type PDFAVersion string
+
+const (
+	PDFA1b PDFAVersion = "PDF/A-1b"
+	PDFA2b PDFAVersion = "PDF/A-2b"
+	PDFA3b PDFAVersion = "PDF/A-3b"
+)
+
+// ConversionOptions tune the PDF export. They map to LibreOffice's PDF export filter options.
+type ConversionOptions struct {
+	// pageRange selects the pages (slides) to export, as comma-separated page numbers and
+	// ranges counted from 1, for example "1-3,5". When omitted, every page is exported.
+	// +kubebuilder:validation:MaxLength=256
+	// +kubebuilder:validation:Pattern=`^[1-9][0-9]{0,5}(-[1-9][0-9]{0,5})?(,[1-9][0-9]{0,5}(-[1-9][0-9]{0,5})?)*$`
+	// +kubebuilder:validation:XValidation:rule="self.split(',').all(r, !r.contains('-') || int(r.split('-')[0]) <= int(r.split('-')[1]))",message="pageRange: each range must run from a lower to a higher page, as in \"1-3,5\""
+	// +optional
+	PageRange string `json:"pageRange,omitempty"`
+
+	// pdfA produces an archival PDF of the given conformance level: "PDF/A-1b", "PDF/A-2b" or
+	// "PDF/A-3b". When omitted, a regular PDF is produced.
+	// +optional
+	PDFA PDFAVersion `json:"pdfA,omitempty"`
+
+	// exportNotes adds the speaker notes of each slide as extra pages (presentations only).
+	// +optional
+	ExportNotes bool `json:"exportNotes,omitempty"`
+
+	// exportHiddenSlides includes slides marked as hidden (presentations only). By default
+	// hidden slides are left out, as in a slide show.
+	// +optional
+	ExportHiddenSlides bool `json:"exportHiddenSlides,omitempty"`
+
+	// passwordSecretRef selects the key of a Secret in this namespace that holds the password of
+	// an encrypted (password-protected) document. Without it, such a document fails with reason
+	// PasswordProtected.
+	// +optional
+	PasswordSecretRef *corev1.SecretKeySelector `json:"passwordSecretRef,omitempty"`
+
+	// quality is the JPEG quality, 1 to 100, used for images in the PDF. When omitted,
+	// LibreOffice's default (90) is used.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Quality *int32 `json:"quality,omitempty"`
+
+	// maxImageResolution downsamples images above this resolution, in DPI: 75, 150, 300, 600
+	// or 1200. When omitted, images keep their resolution.
+	// +kubebuilder:validation:Enum=75;150;300;600;1200
+	// +optional
+	MaxImageResolution *int32 `json:"maxImageResolution,omitempty"`
+}
+
+// ExportPhase is a summary of where an export is in its life.
+// +kubebuilder:validation:Enum=Pending;Queued;Running;Succeeded;Failed;Cancelled
+type ExportPhase string
+
+const (
+	// PhasePending: the converter Job exists but its pod has not started yet.
+	PhasePending ExportPhase = "Pending"
+	// PhaseQueued: waiting for a free slot under the operator's --max-running-exports limit.
+	PhaseQueued ExportPhase = "Queued"
+	// PhaseRunning: a converter pod is running (or being retried after a transient failure).
+	PhaseRunning ExportPhase = "Running"
+	// PhaseSucceeded: the PDF is in object storage (terminal).
+	PhaseSucceeded ExportPhase = "Succeeded"
+	// PhaseFailed: the export failed; reason says why (terminal).
+	PhaseFailed ExportPhase = "Failed"
+	// PhaseCancelled: spec.cancel stopped the export (terminal).
+	PhaseCancelled ExportPhase = "Cancelled"
+)
+
+// IsTerminal reports whether p is a final phase.
+func (p ExportPhase) IsTerminal() bool {
+	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseCancelled
+}
+
+// ExportJobStatus is the observed state of an export.
 type ExportJobStatus struct {
-	// INSERT ADDITIONAL STATUS FIELD - define observed state of cluster
-	// Important: Run "make" to regenerate code after modifying this file
+	// phase summarises the export: Pending, Queued, Running, Succeeded, Failed or Cancelled.
+	// +optional
+	Phase ExportPhase `json:"phase,omitempty"`
 
-	// For Kubernetes API conventions, see:
-	// https://github.com/kubernetes/community/blob/master/contributors/devel/sig-architecture/api-conventions.md#typical-status-properties
-
-	// conditions represent the current state of the ExportJob resource.
-	// Each condition has a unique type and reflects the status of a specific aspect of the resource.
-	//
-	// Standard condition types include:
-	// - "Available": the resource is fully functional
-	// - "Progressing": the resource is being created or updated
-	// - "Degraded": the resource failed to reach or maintain its desired state
-	//
-	// The status of each condition is one of True, False, or Unknown.
+	// conditions are the detailed state: Queued, Running, Complete and Failed. Their reasons are
+	// documented in conditions.go of the API package and in the README.
 	// +listType=map
 	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
 	// +optional
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+
+	// observedGeneration is the .metadata.generation this status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// jobName is the name of the batch/v1 Job running the converter.
+	// +optional
+	JobName string `json:"jobName,omitempty"`
+
+	// attempts counts converter pods started so far (1 + retries used).
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// startTime is when the converter Job was created (the export left the queue).
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the export reached a final phase.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// output describes the PDF once the export succeeded.
+	// +optional
+	Output *OutputStatus `json:"output,omitempty"`
+
+	// reason is a one-word, machine-readable cause of the current phase, for example
+	// WaitingForSlot, Succeeded, Corrupt or PasswordProtected.
+	// +optional
+	Reason string `json:"reason,omitempty"`
+
+	// message explains the current phase to a person.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// OutputStatus describes the PDF produced.
+type OutputStatus struct {
+	// bucket holding the PDF.
+	Bucket string `json:"bucket"`
+	// key of the PDF object.
+	Key string `json:"key"`
+	// sizeBytes is the size of the PDF.
+	// +optional
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
+	// pages is the number of pages in the PDF.
+	// +optional
+	Pages int32 `json:"pages,omitempty"`
+	// sha256 is the hex SHA-256 digest of the PDF.
+	// +optional
+	SHA256 string `json:"sha256,omitempty"`
+	// durationMs is how long the converter took, download and upload included.
+	// +optional
+	DurationMs int64 `json:"durationMs,omitempty"`
 }
 
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ej,categories=kubexport
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`,description="Where the export is: Queued, Pending, Running, Succeeded, Failed or Cancelled"
+// +kubebuilder:printcolumn:name="Pages",type=integer,JSONPath=`.status.output.pages`,description="Pages in the PDF"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.reason`,description="Why the export is in its phase"
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Job",type=string,JSONPath=`.status.jobName`,priority=1,description="The converter Job"
+// +kubebuilder:printcolumn:name="Output",type=string,JSONPath=`.status.output.key`,priority=1,description="Object key of the PDF"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="metadata.name must be at most 63 characters: it labels the converter Job and its pods"
+// +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attempts`,priority=1,description="Converter pods started"
 
-// ExportJob is the Schema for the exportjobs API
+// ExportJob converts one office document (PPTX, PPT, ODP, DOCX, XLSX, ...) from object storage
+// into a PDF in object storage, by running a converter Job. Watch it with
+// `kubectl get exportjobs` or wait for it with `kubectl wait --for=condition=Complete`.
 type ExportJob struct {
 	metav1.TypeMeta `json:",inline"`
 
-	// metadata is a standard object metadata
+	// metadata is a standard object's metadata.
 	// +optional
 	metav1.ObjectMeta `json:"metadata,omitzero"`
 
-	// spec defines the desired state of ExportJob
+	// spec says what to convert and how.
 	// +required
 	Spec ExportJobSpec `json:"spec"`
 
-	// status defines the observed state of ExportJob
+	// status is what happened so far.
 	// +optional
 	Status ExportJobStatus `json:"status,omitzero"`
 }

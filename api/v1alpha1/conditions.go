@@ -1,0 +1,87 @@
+package v1alpha1
+
+import "github.com/kubexport/kubexport/internal/contract"
+
+// Condition types of an ExportJob. Each is documented with the reasons it carries.
+const (
+	// ConditionQueued is True while the export waits for a free slot under the operator's
+	// --max-running-exports limit (reason WaitingForSlot), and False once it was admitted
+	// (reason Admitted) or ended before being admitted (reason Cancelled).
+	ConditionQueued = "Queued"
+
+	// ConditionRunning is True while the converter Job exists and has not finished
+	// (reason JobCreated before its pod runs, Converting while a pod runs, Retrying after a
+	// transient failure). It is False once the export ended, with the final reason.
+	ConditionRunning = "Running"
+
+	// ConditionComplete is True when the PDF is in object storage (reason Succeeded).
+	// `kubectl wait --for=condition=Complete exportjob/NAME` waits for it.
+	ConditionComplete = "Complete"
+
+	// ConditionFailed is True when the export ended without a PDF. Its reason is one of the
+	// failure reasons below; Cancelled when spec.cancel stopped it.
+	ConditionFailed = "Failed"
+)
+
+// Reasons of progress conditions.
+const (
+	// ReasonWaitingForSlot: the concurrency limit is reached; the export starts when an older
+	// one finishes (oldest first).
+	ReasonWaitingForSlot = "WaitingForSlot"
+	// ReasonAdmitted: the export got a slot and its Job was created.
+	ReasonAdmitted = "Admitted"
+	// ReasonJobCreated: the converter Job exists; its pod has not started yet.
+	ReasonJobCreated = "JobCreated"
+	// ReasonConverting: a converter pod is running.
+	ReasonConverting = "Converting"
+	// ReasonRetrying: an attempt failed transiently and the Job is starting another.
+	ReasonRetrying = "Retrying"
+)
+
+// Reasons of the terminal conditions. The converter reports the ones shared with
+// internal/contract in its termination message; the operator adds the others.
+const (
+	// ReasonSucceeded: the PDF was written (Complete=True).
+	ReasonSucceeded = contract.ReasonSucceeded
+
+	// ReasonPasswordProtected: the document is encrypted and no password, or a wrong one, was
+	// given (see spec.options.passwordSecretRef). Not retried.
+	ReasonPasswordProtected = contract.ReasonPasswordProtected
+	// ReasonCorrupt: the document is damaged or truncated. Not retried.
+	ReasonCorrupt = contract.ReasonCorrupt
+	// ReasonUnsupportedFormat: the content is not a supported office format (the message names
+	// the detected type). Not retried.
+	ReasonUnsupportedFormat = contract.ReasonUnsupportedFormat
+	// ReasonTooLarge: the document, or what its archive would expand to, exceeds the limits.
+	// Not retried.
+	ReasonTooLarge = contract.ReasonTooLarge
+	// ReasonConversionTimeout: LibreOffice did not finish within the conversion budget derived
+	// from spec.timeoutSeconds. Not retried.
+	ReasonConversionTimeout = contract.ReasonConversionTimeout
+	// ReasonConversionFailed: LibreOffice produced no usable PDF.
+	ReasonConversionFailed = contract.ReasonConversionFailed
+	// ReasonSourceNotFound: spec.source names an object that does not exist. Not retried.
+	ReasonSourceNotFound = contract.ReasonSourceNotFound
+	// ReasonStorageError: the object store was unreachable or refused a request on every
+	// attempt (retried up to spec.retries times).
+	ReasonStorageError = contract.ReasonStorageError
+	// ReasonInvalidParameters: the converter rejected the parameters it was given.
+	ReasonInvalidParameters = contract.ReasonInvalidParameters
+
+	// ReasonDeadlineExceeded: the Job ran longer than spec.timeoutSeconds and was stopped.
+	ReasonDeadlineExceeded = "DeadlineExceeded"
+	// ReasonBackoffLimitExceeded: every attempt failed (spec.retries exhausted) and the
+	// converter left no more specific reason.
+	ReasonBackoffLimitExceeded = "BackoffLimitExceeded"
+	// ReasonCancelled: spec.cancel was set (Failed=True, phase Cancelled).
+	ReasonCancelled = "Cancelled"
+	// ReasonJobConflict: a Job with the name this export needs already exists and does not
+	// belong to it. Delete that Job and recreate the ExportJob.
+	ReasonJobConflict = "JobConflict"
+	// ReasonConfigurationError: the converter pod cannot start because its configuration is
+	// wrong, for example the storage or password Secret (or one of its keys) does not exist, or
+	// the converter image cannot be pulled. The message quotes the kubelet.
+	ReasonConfigurationError = "ConfigurationError"
+	// ReasonJobFailed: the Job failed for a reason the operator does not know more about.
+	ReasonJobFailed = "JobFailed"
+)

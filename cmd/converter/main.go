@@ -1,0 +1,134 @@
+// Command converter converts office documents to PDF with LibreOffice.
+//
+//	converter run                         Job mode: parameters and storage settings from the
+//	                                      environment (see internal/contract), Result to the
+//	                                      termination log.
+//	converter convert [flags] INPUT OUTPUT
+//	                                      Local mode: same validation, conversion and
+//	                                      classification; the Result as one JSON line on stdout.
+//
+// Both exit 0 on success, 1 on a transient failure and 2 on a permanent one.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/kubexport/kubexport/converter"
+	"github.com/kubexport/kubexport/internal/contract"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if len(args) == 0 {
+		usage(stderr)
+		return contract.ExitPermanent
+	}
+	switch args[0] {
+	case "run":
+		logger := slog.New(slog.NewJSONHandler(stderr, nil))
+		res, code := converter.RunJobFromEnv(ctx, converter.Config{Logger: logger}, os.Getenv)
+		fmt.Fprintln(stdout, string(res.Encode()))
+		return code
+	case "convert":
+		return convert(ctx, args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		usage(stdout)
+		return contract.ExitSuccess
+	default:
+		usage(stderr)
+		return contract.ExitPermanent
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  converter run
+  converter convert [flags] INPUT OUTPUT   (converter convert -h lists the flags)
+`)
+}
+
+func convert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		opts         converter.Options
+		cfg          converter.Config
+		passwordFile string
+		quiet        bool
+	)
+	fs.StringVar(&opts.PageRange, "page-range", "", "pages to export, e.g. 1-3,5 (default all)")
+	fs.StringVar(&opts.PDFA, "pdfa", "", "PDF/A level: PDF/A-1b, PDF/A-2b or PDF/A-3b")
+	fs.BoolVar(&opts.ExportNotes, "export-notes", false, "add notes pages (presentations) or comments")
+	fs.BoolVar(&opts.ExportHiddenSlides, "export-hidden-slides", false, "include hidden slides")
+	fs.IntVar(&opts.Quality, "quality", 0, "JPEG quality 1..100 (default LibreOffice's)")
+	fs.IntVar(&opts.MaxImageResolution, "max-image-resolution", 0, "reduce images to this DPI (default keep)")
+	fs.StringVar(&passwordFile, "password-file", "", "file holding the password of an encrypted input")
+	fs.DurationVar(&cfg.Timeout, "timeout", converter.DefaultTimeout, "budget for LibreOffice's conversion")
+	fs.Int64Var(&cfg.MaxInputBytes, "max-input-bytes", converter.DefaultMaxInputBytes, "refuse larger inputs")
+	fs.StringVar(&cfg.ScratchDir, "scratch-dir", os.Getenv(contract.EnvScratchDir), "directory for temporary files (default $TMPDIR)")
+	fs.StringVar(&cfg.Soffice.Binary, "soffice", "soffice", "LibreOffice executable")
+	fs.BoolVar(&quiet, "quiet", false, "log only failures to stderr")
+
+	positional, err := parseInterspersed(fs, args)
+	if err == nil && len(positional) != 2 {
+		err = fmt.Errorf("want INPUT and OUTPUT, got %d arguments", len(positional))
+	}
+	if err == nil && passwordFile != "" {
+		opts.Password, err = readPassword(passwordFile)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return contract.ExitSuccess
+		}
+		res := contract.Result{Result: contract.OutcomeFailed, Reason: contract.ReasonInvalidParameters, Message: err.Error()}
+		fmt.Fprintln(stdout, string(res.Encode()))
+		return contract.ExitPermanent
+	}
+	level := slog.LevelInfo
+	if quiet {
+		level = slog.LevelError
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	res, code := converter.ConvertLocal(ctx, cfg, positional[0], positional[1], opts)
+	fmt.Fprintln(stdout, string(res.Encode()))
+	return code
+}
+
+// parseInterspersed parses flags that may come before, between or after the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}
+
+// readPassword reads a password file, without its trailing newline.
+func readPassword(name string) (string, error) {
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return "", fmt.Errorf("reading password file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}

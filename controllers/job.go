@@ -1,0 +1,320 @@
+package controllers
+
+import (
+	"fmt"
+	"hash/fnv"
+	"path"
+	"strconv"
+	"strings"
+	"unicode"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/contract"
+)
+
+// Labels and annotations the operator puts on or reads from objects.
+const (
+	// LabelExportJob names the ExportJob a converter Job and its pods belong to. The operator's
+	// cache only holds Jobs and pods carrying it.
+	LabelExportJob = "kubexport.io/export-job"
+	// AnnotationConverterImage overrides the operator's converter image for one ExportJob
+	// (for testing a new converter build).
+	AnnotationConverterImage = "kubexport.io/converter-image"
+
+	labelName      = "app.kubernetes.io/name"
+	labelManagedBy = "app.kubernetes.io/managed-by"
+	converterName  = "converter"
+	scratchVolume  = "scratch"
+	scratchPath    = "/scratch"
+	converterUser  = int64(65532)
+	maxNameLength  = 63
+	jobNameSuffix  = "-convert"
+)
+
+// Config is the operator-wide configuration of converter Jobs, set from the manager's flags.
+type Config struct {
+	// ConverterImage is the image of the converter (overridable per ExportJob by annotation).
+	ConverterImage string
+	// ImagePullPolicy of the converter container; empty lets Kubernetes decide.
+	ImagePullPolicy corev1.PullPolicy
+	// DefaultBucket is used when spec.source.bucket or spec.output.bucket is empty.
+	DefaultBucket string
+	// DefaultStorageSecret is used when spec.storageSecretRef is empty.
+	DefaultStorageSecret string
+	// MaxRunningExports caps converter Jobs running at once; the rest wait in Queued.
+	MaxRunningExports int
+	// MaxInputBytes is the largest document the converter accepts.
+	MaxInputBytes int64
+	// ScratchSizeLimit caps the converter's scratch emptyDir.
+	ScratchSizeLimit resource.Quantity
+	// Resources of the converter container.
+	Resources corev1.ResourceRequirements
+}
+
+// DefaultConfig returns the configuration the manager's flags default to.
+func DefaultConfig() Config {
+	return Config{
+		ConverterImage:       "kubexport/converter:latest",
+		DefaultBucket:        "kubexport",
+		DefaultStorageSecret: "kubexport-storage",
+		MaxRunningExports:    10,
+		MaxInputBytes:        200 << 20,
+		ScratchSizeLimit:     resource.MustParse("2Gi"),
+		Resources: corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("250m"),
+				corev1.ResourceMemory: resource.MustParse("512Mi"),
+			},
+			Limits: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("2"),
+				corev1.ResourceMemory: resource.MustParse("2Gi"),
+			},
+		},
+	}
+}
+
+// JobName is the deterministic name of an ExportJob's converter Job: "<name>-convert", or a
+// truncated name plus a hash of the full name when that would exceed 63 characters (the Job
+// name becomes a label value on its pods).
+func JobName(ejName string) string {
+	if len(ejName)+len(jobNameSuffix) <= maxNameLength {
+		return ejName + jobNameSuffix
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(ejName))
+	sum := fmt.Sprintf("-%08x", h.Sum32())
+	prefix := strings.TrimRight(ejName[:maxNameLength-len(sum)-len(jobNameSuffix)], ".-")
+	return prefix + sum + jobNameSuffix
+}
+
+// SourceBucket is the bucket the document is read from.
+func SourceBucket(ej *v1alpha1.ExportJob, cfg Config) string {
+	if ej.Spec.Source.Bucket != "" {
+		return ej.Spec.Source.Bucket
+	}
+	return cfg.DefaultBucket
+}
+
+// OutputLocation is the bucket and key the PDF is written to.
+func OutputLocation(ej *v1alpha1.ExportJob, cfg Config) (bucket, key string) {
+	bucket, key = cfg.DefaultBucket, ""
+	if out := ej.Spec.Output; out != nil {
+		if out.Bucket != "" {
+			bucket = out.Bucket
+		}
+		key = out.Key
+	}
+	if key == "" {
+		key = path.Join(ej.Namespace, ej.Name, PDFName(ej))
+	}
+	return bucket, key
+}
+
+// PDFName is the file name of the PDF: the original file name (or the source key's base name)
+// with its extension replaced by ".pdf", reduced to characters safe in object keys and
+// Content-Disposition headers.
+func PDFName(ej *v1alpha1.ExportJob) string {
+	name := ej.Spec.Source.Filename
+	if name == "" {
+		name = path.Base(ej.Spec.Source.Key)
+	}
+	name = strings.TrimSuffix(name, path.Ext(name))
+	name = strings.Map(func(r rune) rune {
+		switch {
+		case r == '/' || r == '\\' || unicode.IsControl(r):
+			return '_'
+		case unicode.IsSpace(r):
+			return ' '
+		}
+		return r
+	}, name)
+	name = strings.Trim(strings.TrimSpace(name), ".")
+	if name == "" {
+		name = "document"
+	}
+	return name + ".pdf"
+}
+
+// ConversionTimeout is the budget the converter gets for LibreOffice: the Job deadline minus a
+// margin for download, upload and reporting, so the converter can report ConversionTimeout
+// before the Job's activeDeadlineSeconds kills it.
+func ConversionTimeout(timeoutSeconds int32) int32 {
+	margin := max(timeoutSeconds/10, 5)
+	return max(timeoutSeconds-margin, 1)
+}
+
+func timeoutSeconds(ej *v1alpha1.ExportJob) int32 {
+	return ptr.Deref(ej.Spec.TimeoutSeconds, 300)
+}
+
+func retries(ej *v1alpha1.ExportJob) int32 {
+	return ptr.Deref(ej.Spec.Retries, 2)
+}
+
+// BuildJob returns the converter Job for ej. It is a pure function of its inputs: the
+// reconciler creates exactly what it returns.
+func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
+	labels := map[string]string{
+		labelName:      "kubexport-converter",
+		labelManagedBy: "kubexport",
+		LabelExportJob: ej.Name,
+	}
+	image := cfg.ConverterImage
+	if img := ej.Annotations[AnnotationConverterImage]; img != "" {
+		image = img
+	}
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            JobName(ej.Name),
+			Namespace:       ej.Namespace,
+			Labels:          labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ej, v1alpha1.GroupVersion.WithKind("ExportJob"))},
+		},
+		Spec: batchv1.JobSpec{
+			ActiveDeadlineSeconds: ptr.To(int64(timeoutSeconds(ej))),
+			BackoffLimit:          ptr.To(retries(ej)),
+			Completions:           ptr.To(int32(1)),
+			Parallelism:           ptr.To(int32(1)),
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				// A permanent input error (corrupt, password-protected, ...) fails at once.
+				Action: batchv1.PodFailurePolicyActionFailJob,
+				OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+					ContainerName: ptr.To(converterName),
+					Operator:      batchv1.PodFailurePolicyOnExitCodesOpIn,
+					Values:        []int32{contract.ExitPermanent},
+				},
+			}, {
+				// Evictions and preemptions are not the document's fault: retry without
+				// spending the retry budget.
+				Action: batchv1.PodFailurePolicyActionIgnore,
+				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{
+					Type:   corev1.DisruptionTarget,
+					Status: corev1.ConditionTrue,
+				}},
+			}}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       converterPodSpec(ej, cfg, image),
+			},
+		},
+	}
+}
+
+func converterPodSpec(ej *v1alpha1.ExportJob, cfg Config, image string) corev1.PodSpec {
+	return corev1.PodSpec{
+		RestartPolicy:                corev1.RestartPolicyNever,
+		AutomountServiceAccountToken: ptr.To(false),
+		EnableServiceLinks:           ptr.To(false),
+		SecurityContext: &corev1.PodSecurityContext{
+			RunAsNonRoot:   ptr.To(true),
+			RunAsUser:      ptr.To(converterUser),
+			RunAsGroup:     ptr.To(converterUser),
+			FSGroup:        ptr.To(converterUser),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		Containers: []corev1.Container{{
+			Name:                     converterName,
+			Image:                    image,
+			ImagePullPolicy:          cfg.ImagePullPolicy,
+			Args:                     []string{"run"},
+			Env:                      converterEnv(ej, cfg),
+			Resources:                cfg.Resources,
+			TerminationMessagePath:   contract.DefaultTerminationLog,
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+			SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr.To(false),
+				ReadOnlyRootFilesystem:   ptr.To(true),
+				RunAsNonRoot:             ptr.To(true),
+				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+				SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			VolumeMounts: []corev1.VolumeMount{{Name: scratchVolume, MountPath: scratchPath}},
+		}},
+		Volumes: []corev1.Volume{{
+			Name: scratchVolume,
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+				SizeLimit: ptr.To(cfg.ScratchSizeLimit),
+			}},
+		}},
+	}
+}
+
+// converterEnv is the converter's parameters (see internal/contract). Credentials come from
+// the storage Secret by reference: they never appear in the Job spec.
+func converterEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
+	outBucket, outKey := OutputLocation(ej, cfg)
+	filename := ej.Spec.Source.Filename
+	if filename == "" {
+		filename = path.Base(ej.Spec.Source.Key)
+	}
+	env := []corev1.EnvVar{
+		{Name: contract.EnvSourceBucket, Value: SourceBucket(ej, cfg)},
+		{Name: contract.EnvSourceKey, Value: ej.Spec.Source.Key},
+		{Name: contract.EnvSourceFilename, Value: filename},
+		{Name: contract.EnvOutputBucket, Value: outBucket},
+		{Name: contract.EnvOutputKey, Value: outKey},
+		{Name: contract.EnvTimeoutSeconds, Value: strconv.Itoa(int(ConversionTimeout(timeoutSeconds(ej))))},
+		{Name: contract.EnvMaxInputBytes, Value: strconv.FormatInt(cfg.MaxInputBytes, 10)},
+		{Name: contract.EnvScratchDir, Value: scratchPath},
+		{Name: "HOME", Value: scratchPath},
+		{Name: "TMPDIR", Value: scratchPath},
+	}
+	if o := ej.Spec.Options; o != nil {
+		env = append(env,
+			corev1.EnvVar{Name: contract.EnvPageRange, Value: o.PageRange},
+			corev1.EnvVar{Name: contract.EnvPDFA, Value: string(o.PDFA)},
+			corev1.EnvVar{Name: contract.EnvExportNotes, Value: strconv.FormatBool(o.ExportNotes)},
+			corev1.EnvVar{Name: contract.EnvExportHiddenSlides, Value: strconv.FormatBool(o.ExportHiddenSlides)},
+		)
+		if o.Quality != nil {
+			env = append(env, corev1.EnvVar{Name: contract.EnvQuality, Value: strconv.Itoa(int(*o.Quality))})
+		}
+		if o.MaxImageResolution != nil {
+			env = append(env, corev1.EnvVar{Name: contract.EnvMaxImageResolution, Value: strconv.Itoa(int(*o.MaxImageResolution))})
+		}
+		if ref := o.PasswordSecretRef; ref != nil {
+			env = append(env, corev1.EnvVar{Name: contract.EnvPassword, ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: ref.DeepCopy(),
+			}})
+		}
+	}
+	secret := cfg.DefaultStorageSecret
+	if ref := ej.Spec.StorageSecretRef; ref != nil && ref.Name != "" {
+		secret = ref.Name
+	}
+	fromSecret := func(name, key string, optional bool) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: secret},
+			Key:                  key,
+			Optional:             ptr.To(optional),
+		}}}
+	}
+	return append(env,
+		fromSecret(contract.EnvStorageEndpoint, contract.SecretKeyEndpoint, false),
+		fromSecret(contract.EnvStorageAccessKey, contract.SecretKeyAccessKey, false),
+		fromSecret(contract.EnvStorageSecretKey, contract.SecretKeySecretKey, false),
+		fromSecret(contract.EnvStorageSecure, contract.SecretKeySecure, true),
+		fromSecret(contract.EnvStorageRegion, contract.SecretKeyRegion, true),
+	)
+}
+
+// CacheOptions limits the manager's cache to the Jobs and pods the operator made: it never
+// holds anyone else's pods, which keeps its memory bounded on a busy cluster.
+func CacheOptions() cache.Options {
+	req, _ := labels.NewRequirement(LabelExportJob, selection.Exists, nil) // constant, valid key
+	ours := labels.NewSelector().Add(*req)
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&batchv1.Job{}: {Label: ours},
+		&corev1.Pod{}:  {Label: ours},
+	}}
+}

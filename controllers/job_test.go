@@ -1,0 +1,259 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
+
+	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/testutil"
+)
+
+func TestJobName(t *testing.T) {
+	long := strings.Repeat("a", 63)
+	cases := map[string]struct {
+		in   string
+		want string
+	}{
+		"short name gets a suffix": {in: "deck", want: "deck-convert"},
+		"exactly fits":             {in: strings.Repeat("b", 55), want: strings.Repeat("b", 55) + "-convert"},
+		"too long is hashed":       {in: long, want: strings.Repeat("a", 46) + "-" + JobName(long)[47:55] + "-convert"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := JobName(tc.in)
+			if got != tc.want {
+				t.Errorf("JobName(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if errs := validation.IsDNS1123Label(got); len(errs) > 0 {
+				t.Errorf("JobName(%q) = %q is not a valid label: %v", tc.in, got, errs)
+			}
+			if JobName(tc.in) != got {
+				t.Error("JobName is not deterministic")
+			}
+		})
+	}
+	if JobName(long) == JobName(strings.Repeat("a", 62)+"b") {
+		t.Error("long names differing in the tail map to the same Job name")
+	}
+}
+
+func TestOutputLocationAndPDFName(t *testing.T) {
+	cfg := DefaultConfig()
+	cases := map[string]struct {
+		ej         *v1alpha1.ExportJob
+		wantBucket string
+		wantKey    string
+		wantName   string
+	}{
+		"defaults from the source key": {
+			ej:         testutil.MakeExportJob("a", "team").Source("", "uploads/x/Q3 Review.pptx", "").Obj(),
+			wantBucket: "kubexport", wantKey: "team/a/Q3 Review.pdf", wantName: "Q3 Review.pdf",
+		},
+		"original filename wins": {
+			ej:         testutil.MakeExportJob("a", "team").Source("in", "uploads/8f3a", "Plan 2027.odp").Obj(),
+			wantBucket: "kubexport", wantKey: "team/a/Plan 2027.pdf", wantName: "Plan 2027.pdf",
+		},
+		"explicit output": {
+			ej:         testutil.MakeExportJob("a", "team").Output("pdfs", "out/a.pdf").Obj(),
+			wantBucket: "pdfs", wantKey: "out/a.pdf", wantName: "a.pdf",
+		},
+		"output bucket only": {
+			ej:         testutil.MakeExportJob("a", "team").Output("pdfs", "").Obj(),
+			wantBucket: "pdfs", wantKey: "team/a/a.pdf", wantName: "a.pdf",
+		},
+		"hostile filename is tamed": {
+			ej:         testutil.MakeExportJob("a", "team").Source("", "k", "..\x00\tevil\n.pptx").Obj(),
+			wantBucket: "kubexport", wantKey: "team/a/__evil_.pdf", wantName: "__evil_.pdf",
+		},
+		"nothing left gives document.pdf": {
+			ej:         testutil.MakeExportJob("a", "team").Source("", "k", "...pptx").Obj(),
+			wantBucket: "kubexport", wantKey: "team/a/document.pdf", wantName: "document.pdf",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			bucket, key := OutputLocation(tc.ej, cfg)
+			if bucket != tc.wantBucket || key != tc.wantKey {
+				t.Errorf("OutputLocation = %q, %q; want %q, %q", bucket, key, tc.wantBucket, tc.wantKey)
+			}
+			if got := PDFName(tc.ej); got != tc.wantName {
+				t.Errorf("PDFName = %q, want %q", got, tc.wantName)
+			}
+		})
+	}
+}
+
+func TestConversionTimeout(t *testing.T) {
+	for in, want := range map[int32]int32{10: 5, 60: 54, 300: 270, 3600: 3240} {
+		if got := ConversionTimeout(in); got != want {
+			t.Errorf("ConversionTimeout(%d) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func envMap(env []corev1.EnvVar) map[string]string {
+	m := map[string]string{}
+	for _, e := range env {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			m[e.Name] = "secret:" + ref.Name + "/" + ref.Key
+			if ptr.Deref(ref.Optional, false) {
+				m[e.Name] += "?"
+			}
+		case e.ValueFrom != nil:
+			m[e.Name] = "valueFrom"
+		default:
+			m[e.Name] = e.Value
+		}
+	}
+	return m
+}
+
+func TestBuildJob(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ConverterImage = "registry.local/converter:v1"
+	baseEnv := map[string]string{
+		contract.EnvSourceBucket:     "kubexport",
+		contract.EnvSourceKey:        "uploads/deck.pptx",
+		contract.EnvSourceFilename:   "deck.pptx",
+		contract.EnvOutputBucket:     "kubexport",
+		contract.EnvOutputKey:        "team/deck/deck.pdf",
+		contract.EnvTimeoutSeconds:   "270",
+		contract.EnvMaxInputBytes:    "209715200",
+		contract.EnvScratchDir:       "/scratch",
+		"HOME":                       "/scratch",
+		"TMPDIR":                     "/scratch",
+		contract.EnvStorageEndpoint:  "secret:kubexport-storage/endpoint",
+		contract.EnvStorageAccessKey: "secret:kubexport-storage/accessKey",
+		contract.EnvStorageSecretKey: "secret:kubexport-storage/secretKey",
+		contract.EnvStorageSecure:    "secret:kubexport-storage/secure?",
+		contract.EnvStorageRegion:    "secret:kubexport-storage/region?",
+	}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range baseEnv {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	cases := map[string]struct {
+		ej           *v1alpha1.ExportJob
+		wantEnv      map[string]string
+		wantImage    string
+		wantDeadline int64
+		wantBackoff  int32
+	}{
+		"defaults": {
+			ej:        testutil.MakeExportJob("deck", "team").Obj(),
+			wantEnv:   baseEnv,
+			wantImage: "registry.local/converter:v1", wantDeadline: 300, wantBackoff: 2,
+		},
+		"all options": {
+			ej: testutil.MakeExportJob("deck", "team").Timeout(60).Retries(0).StorageSecret("minio").
+				Options(v1alpha1.ConversionOptions{PageRange: "1-3,5", PDFA: v1alpha1.PDFA2b, ExportNotes: true,
+					ExportHiddenSlides: true, Quality: ptr.To(int32(80)), MaxImageResolution: ptr.To(int32(150)),
+					PasswordSecretRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "pw"}, Key: "password"}}).Obj(),
+			wantEnv: with(map[string]string{
+				contract.EnvTimeoutSeconds:     "54",
+				contract.EnvPageRange:          "1-3,5",
+				contract.EnvPDFA:               "PDF/A-2b",
+				contract.EnvExportNotes:        "true",
+				contract.EnvExportHiddenSlides: "true",
+				contract.EnvQuality:            "80",
+				contract.EnvMaxImageResolution: "150",
+				contract.EnvPassword:           "secret:pw/password",
+				contract.EnvStorageEndpoint:    "secret:minio/endpoint",
+				contract.EnvStorageAccessKey:   "secret:minio/accessKey",
+				contract.EnvStorageSecretKey:   "secret:minio/secretKey",
+				contract.EnvStorageSecure:      "secret:minio/secure?",
+				contract.EnvStorageRegion:      "secret:minio/region?",
+			}),
+			wantImage: "registry.local/converter:v1", wantDeadline: 60, wantBackoff: 0,
+		},
+		"image annotation overrides the flag": {
+			ej:        testutil.MakeExportJob("deck", "team").Annotation(AnnotationConverterImage, "dev/converter:pr-7").Obj(),
+			wantEnv:   baseEnv,
+			wantImage: "dev/converter:pr-7", wantDeadline: 300, wantBackoff: 2,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			job := BuildJob(tc.ej, cfg)
+			if job.Name != JobName(tc.ej.Name) || job.Namespace != tc.ej.Namespace {
+				t.Errorf("Job %s/%s, want %s/%s", job.Namespace, job.Name, tc.ej.Namespace, JobName(tc.ej.Name))
+			}
+			owner := job.OwnerReferences
+			if len(owner) != 1 || owner[0].UID != tc.ej.UID || !ptr.Deref(owner[0].Controller, false) || owner[0].Kind != "ExportJob" {
+				t.Errorf("ownerReferences = %+v, want one controller reference to the ExportJob", owner)
+			}
+			if got := ptr.Deref(job.Spec.ActiveDeadlineSeconds, 0); got != tc.wantDeadline {
+				t.Errorf("activeDeadlineSeconds = %d, want %d", got, tc.wantDeadline)
+			}
+			if got := ptr.Deref(job.Spec.BackoffLimit, -1); got != tc.wantBackoff {
+				t.Errorf("backoffLimit = %d, want %d", got, tc.wantBackoff)
+			}
+			pod := job.Spec.Template.Spec
+			c := pod.Containers[0]
+			if c.Image != tc.wantImage {
+				t.Errorf("image = %q, want %q", c.Image, tc.wantImage)
+			}
+			if diff := cmp.Diff(tc.wantEnv, envMap(c.Env)); diff != "" {
+				t.Errorf("env (-want +got):\n%s", diff)
+			}
+			for _, e := range c.Env {
+				if strings.Contains(strings.ToLower(e.Name), "key") && e.Name != contract.EnvSourceKey && e.Name != contract.EnvOutputKey && e.ValueFrom == nil {
+					t.Errorf("credential %s is a plain value in the Job spec", e.Name)
+				}
+			}
+			if job.Spec.Template.Labels[LabelExportJob] != tc.ej.Name || job.Labels[LabelExportJob] != tc.ej.Name {
+				t.Errorf("Job and pod template must carry %s=%s", LabelExportJob, tc.ej.Name)
+			}
+		})
+	}
+}
+
+func TestBuildJobIsHardened(t *testing.T) {
+	job := BuildJob(testutil.MakeExportJob("deck", "team").Obj(), DefaultConfig())
+	pod := job.Spec.Template.Spec
+	c := pod.Containers[0]
+	checks := map[string]bool{
+		"restartPolicy Never":          pod.RestartPolicy == corev1.RestartPolicyNever,
+		"no service account token":     pod.AutomountServiceAccountToken != nil && !*pod.AutomountServiceAccountToken,
+		"pod runs as non-root":         ptr.Deref(pod.SecurityContext.RunAsNonRoot, false) && ptr.Deref(pod.SecurityContext.RunAsUser, 0) != 0,
+		"seccomp RuntimeDefault":       pod.SecurityContext.SeccompProfile.Type == corev1.SeccompProfileTypeRuntimeDefault,
+		"read-only root filesystem":    ptr.Deref(c.SecurityContext.ReadOnlyRootFilesystem, false),
+		"no privilege escalation":      c.SecurityContext.AllowPrivilegeEscalation != nil && !*c.SecurityContext.AllowPrivilegeEscalation,
+		"all capabilities dropped":     cmp.Equal(c.SecurityContext.Capabilities.Drop, []corev1.Capability{"ALL"}),
+		"scratch emptyDir mounted":     len(c.VolumeMounts) == 1 && c.VolumeMounts[0].MountPath == "/scratch" && pod.Volumes[0].EmptyDir != nil && pod.Volumes[0].EmptyDir.SizeLimit != nil,
+		"resource requests and limits": !c.Resources.Requests.Cpu().IsZero() && !c.Resources.Limits.Memory().IsZero(),
+		"termination message file":     c.TerminationMessagePath == contract.DefaultTerminationLog && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError,
+	}
+	for what, ok := range checks {
+		if !ok {
+			t.Errorf("converter pod: want %s", what)
+		}
+	}
+	want := &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+		Action: batchv1.PodFailurePolicyActionFailJob,
+		OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+			ContainerName: ptr.To("converter"), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{2},
+		},
+	}, {
+		Action:          batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+	}}}
+	if diff := cmp.Diff(want, job.Spec.PodFailurePolicy); diff != "" {
+		t.Errorf("podFailurePolicy (-want +got):\n%s", diff)
+	}
+}

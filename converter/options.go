@@ -1,0 +1,153 @@
+package converter
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/kubexport/kubexport/internal/contract"
+)
+
+// Options are the user's export options. The zero value exports everything with LibreOffice's
+// defaults.
+type Options struct {
+	// PageRange selects pages, e.g. "1-3,5"; empty exports all.
+	PageRange string
+	// PDFA is "PDF/A-1b", "PDF/A-2b", "PDF/A-3b" or empty for plain PDF.
+	PDFA string
+	// ExportNotes adds the notes pages of a presentation after its slides (Impress
+	// ExportNotesPages); for text documents and spreadsheets it exports comments as PDF notes.
+	ExportNotes bool
+	// ExportHiddenSlides includes hidden slides of a presentation.
+	ExportHiddenSlides bool
+	// Quality is the JPEG quality 1..100; 0 keeps LibreOffice's default (90).
+	Quality int
+	// MaxImageResolution reduces images to this many DPI; 0 keeps their resolution.
+	MaxImageResolution int
+	// Password opens an encrypted input. Never logged.
+	Password string
+}
+
+// String describes the options for logs, without the password.
+func (o Options) String() string {
+	return fmt.Sprintf("pageRange=%q pdfa=%q notes=%t hiddenSlides=%t quality=%d maxImageResolution=%d password=%t",
+		o.PageRange, o.PDFA, o.ExportNotes, o.ExportHiddenSlides, o.Quality, o.MaxImageResolution, o.Password != "")
+}
+
+// PDF/A levels and LibreOffice's SelectPdfVersion values for them.
+var pdfaVersions = map[string]int{
+	"PDF/A-1b": 1,
+	"PDF/A-2b": 2,
+	"PDF/A-3b": 3,
+}
+
+var pageRangeRE = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
+
+// normalizePageRange removes blanks and checks the syntax "N", "N-M", comma-separated, with
+// 1 <= N <= M.
+func normalizePageRange(s string) (string, error) {
+	s = strings.Join(strings.Fields(s), "")
+	if s == "" {
+		return "", nil
+	}
+	if !pageRangeRE.MatchString(s) {
+		return "", fmt.Errorf("page range %q: want pages and ranges like 1-3,5", s)
+	}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, errA := strconv.Atoi(lo)
+		b := a
+		var errB error
+		if isRange {
+			b, errB = strconv.Atoi(hi)
+		}
+		if errA != nil || errB != nil || a < 1 || b < a {
+			return "", fmt.Errorf("page range %q: %q is not a valid page or ascending range", s, part)
+		}
+	}
+	return s, nil
+}
+
+// Validate checks the options and returns them normalised; a failure is InvalidParameters.
+func (o Options) Validate() (Options, error) {
+	pr, err := normalizePageRange(o.PageRange)
+	if err != nil {
+		return o, permanent(contract.ReasonInvalidParameters, nil, "%v", err)
+	}
+	o.PageRange = pr
+	if _, ok := pdfaVersions[o.PDFA]; o.PDFA != "" && !ok {
+		return o, permanent(contract.ReasonInvalidParameters, nil, "PDF/A level %q: want PDF/A-1b, PDF/A-2b or PDF/A-3b", o.PDFA)
+	}
+	if o.Quality < 0 || o.Quality > 100 {
+		return o, permanent(contract.ReasonInvalidParameters, nil, "quality %d: want 1..100", o.Quality)
+	}
+	if o.MaxImageResolution != 0 && (o.MaxImageResolution < 50 || o.MaxImageResolution > 2400) {
+		return o, permanent(contract.ReasonInvalidParameters, nil, "max image resolution %d: want 50..2400 DPI", o.MaxImageResolution)
+	}
+	return o, nil
+}
+
+// filterProp is one property of LibreOffice's PDF export FilterData, in the JSON form soffice's
+// --convert-to accepts since 7.4: {"Name":{"type":"long","value":"2"}}.
+type filterProp struct {
+	name, typ, value string
+}
+
+// filterProps maps validated options to PDF export filter properties for a document family.
+// Property names are LibreOffice's (filter/source/pdf/pdfexport.cxx).
+func filterProps(fam Family, o Options) []filterProp {
+	var props []filterProp
+	if o.PageRange != "" {
+		props = append(props, filterProp{"PageRange", "string", o.PageRange})
+	}
+	if v, ok := pdfaVersions[o.PDFA]; ok {
+		props = append(props, filterProp{"SelectPdfVersion", "long", strconv.Itoa(v)})
+	}
+	if o.ExportNotes {
+		if fam == FamilyImpress {
+			props = append(props, filterProp{"ExportNotesPages", "boolean", "true"})
+		} else {
+			props = append(props, filterProp{"ExportNotes", "boolean", "true"})
+		}
+	}
+	if o.ExportHiddenSlides && fam == FamilyImpress {
+		props = append(props, filterProp{"ExportHiddenSlides", "boolean", "true"})
+	}
+	if o.Quality > 0 {
+		props = append(props,
+			filterProp{"UseLosslessCompression", "boolean", "false"},
+			filterProp{"Quality", "long", strconv.Itoa(o.Quality)})
+	}
+	if o.MaxImageResolution > 0 {
+		props = append(props,
+			filterProp{"ReduceImageResolution", "boolean", "true"},
+			filterProp{"MaxImageResolution", "long", strconv.Itoa(o.MaxImageResolution)})
+	}
+	return props
+}
+
+// ConvertToArg builds soffice's --convert-to value: "pdf:<export filter>[:<JSON filter data>]".
+func ConvertToArg(fam Family, o Options) string {
+	props := filterProps(fam, o)
+	arg := "pdf:" + fam.ExportFilter()
+	if len(props) == 0 {
+		return arg
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, p := range props {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `%s:{"type":%s,"value":%s}`, jsonString(p.name), jsonString(p.typ), jsonString(p.value))
+	}
+	b.WriteByte('}')
+	return arg + ":" + b.String()
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s) // a string always marshals
+	return string(b)
+}
