@@ -164,7 +164,11 @@ func (r *ExportJobReconciler) writeStatus(ctx context.Context, ej *v1alpha1.Expo
 	}
 	old := ej.Status
 	ej.Status = st
-	if err := r.Status().Update(ctx, ej); err != nil {
+	if err := r.Status().Update(ctx, ej); apierrors.IsConflict(err) {
+		// We read a stale copy; the newer one's watch event brings us back.
+		ctrl.LoggerFrom(ctx).V(1).Info("Status write conflicted, waiting for the newer version")
+		return nil
+	} else if err != nil {
 		return fmt.Errorf("updating status: %w", err)
 	}
 	if old.Reason == st.Reason && old.Phase == st.Phase {

@@ -102,7 +102,7 @@ func (w *ExportJobWrapper) Status(st v1alpha1.ExportJobStatus) *ExportJobWrapper
 // JobCompleted sets a Job's status the way the Job controller does on success.
 func JobCompleted(job *batchv1.Job, at time.Time) {
 	t := metav1.NewTime(at)
-	job.Status.StartTime = ptr.To(metav1.NewTime(at.Add(-time.Second)))
+	setStart(job, at.Add(-time.Second))
 	job.Status.CompletionTime = &t
 	job.Status.Active, job.Status.Succeeded = 0, 1
 	job.Status.Ready, job.Status.Terminating = ptr.To(int32(0)), ptr.To(int32(0))
@@ -115,7 +115,7 @@ func JobCompleted(job *batchv1.Job, at time.Time) {
 // JobFailed sets a Job's status the way the Job controller does when it gives up.
 func JobFailed(job *batchv1.Job, reason string, failedPods int32, at time.Time) {
 	t := metav1.NewTime(at)
-	job.Status.StartTime = ptr.To(metav1.NewTime(at.Add(-time.Second)))
+	setStart(job, at.Add(-time.Second))
 	job.Status.Active, job.Status.Failed = 0, failedPods
 	job.Status.Ready, job.Status.Terminating = ptr.To(int32(0)), ptr.To(int32(0))
 	job.Status.Conditions = []batchv1.JobCondition{
@@ -126,9 +126,16 @@ func JobFailed(job *batchv1.Job, reason string, failedPods int32, at time.Time) 
 
 // JobRunning sets a Job's status to active pods, ready ones and failed ones.
 func JobRunning(job *batchv1.Job, active, ready, failed int32, at time.Time) {
-	job.Status.StartTime = ptr.To(metav1.NewTime(at))
+	setStart(job, at)
 	job.Status.Active, job.Status.Failed = active, failed
 	job.Status.Ready, job.Status.Terminating = ptr.To(ready), ptr.To(int32(0))
+}
+
+// setStart sets the Job's startTime unless it has one: the API server keeps it immutable.
+func setStart(job *batchv1.Job, at time.Time) {
+	if job.Status.StartTime == nil {
+		job.Status.StartTime = ptr.To(metav1.NewTime(at))
+	}
 }
 
 // ConverterPod returns a pod of job in the given phase, as the kubelet would report it.
