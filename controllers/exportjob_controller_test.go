@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 	"github.com/kubexport/kubexport/internal/contract"
@@ -570,5 +573,32 @@ func TestValidationRejectsBadSpecs(t *testing.T) {
 				t.Errorf("update error %v, want one mentioning %q", err, tc.wantMsg)
 			}
 		})
+	}
+}
+
+// TestSamplesAreValid keeps config/samples honest: every sample ExportJob is accepted by the API
+// server with the generated CRD.
+func TestSamplesAreValid(t *testing.T) {
+	ns := testNamespace(t)
+	files, err := filepath.Glob(filepath.Join("..", "config", "samples", "*.yaml"))
+	must(t, err)
+	found := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		must(t, err)
+		for _, doc := range strings.Split(string(data), "\n---") {
+			var ej v1alpha1.ExportJob
+			if err := yaml.Unmarshal([]byte(doc), &ej); err != nil || ej.Kind != "ExportJob" {
+				continue
+			}
+			found++
+			ej.Namespace = ns
+			if err := k8s.Create(context.Background(), &ej, client.DryRunAll); err != nil {
+				t.Errorf("%s: sample %s rejected: %v", f, ej.Name, err)
+			}
+		}
+	}
+	if found < 2 {
+		t.Errorf("found %d sample ExportJobs in config/samples, want at least 2", found)
 	}
 }

@@ -2,6 +2,9 @@
 # Builds the binaries envtest needs (kube-apiserver, etcd, kubectl) from the Go module proxy,
 # for machines where `setup-envtest` cannot download its prebuilt archives.
 #
+# Order: (1) the cache; (2) setup-envtest's normal download (when $SETUP_ENVTEST names the tool
+# and ENVTEST_OFFLINE is not 1); (3) a build from the Go module proxy.
+#
 # Usage: hack/envtest-binaries.sh [K8S_VERSION]
 #   K8S_VERSION defaults to the k8s.io/api version in go.mod (v0.X.Y -> vX'.X.Y, i.e. v1.X.Y).
 # Output: prints the directory holding kube-apiserver, etcd and kubectl, laid out the way
@@ -29,6 +32,14 @@ if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ] && [ -x "$out/kubectl" ]; 
 fi
 
 log() { echo "envtest-binaries: $*" >&2; }
+
+if [ -n "${SETUP_ENVTEST:-}" ] && [ "${ENVTEST_OFFLINE:-0}" != 1 ]; then
+  if path=$(timeout 120 "$SETUP_ENVTEST" use "${k8s_version#v}" --bin-dir "$bin_dir" -p path 2>/dev/null) && [ -x "$path/kube-apiserver" ]; then
+    echo "$path"
+    exit 0
+  fi
+  log "setup-envtest could not download envtest binaries; building them from source instead"
+fi
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
