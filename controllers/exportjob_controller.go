@@ -14,10 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -116,31 +116,28 @@ func (r *ExportJobReconciler) observe(ctx context.Context, ej *v1alpha1.ExportJo
 // startIfAdmitted creates the converter Job when the concurrency limit allows this export to
 // start now. Otherwise it leaves obs alone and the export stays queued until a slot frees up.
 func (r *ExportJobReconciler) startIfAdmitted(ctx context.Context, ej *v1alpha1.ExportJob, obs *observation) error {
-	r.admission.mu.Lock()
-	defer r.admission.mu.Unlock()
-	running, waiting, err := r.admission.slots(ctx, r.Client)
-	if err != nil {
+	job := BuildJob(ej, r.Config)
+	ok, running, err := r.admission.admit(ctx, r.Client, ej, client.ObjectKeyFromObject(job), r.Config.MaxRunningExports)
+	if err != nil || !ok {
 		return err
 	}
-	if !admissible(ej.UID, waiting, running, r.Config.MaxRunningExports) {
-		return nil
-	}
-	job := BuildJob(ej, r.Config)
 	ctrl.LoggerFrom(ctx).Info("Creating Job", "job", klog.KObj(job), "running", running)
 	err = r.Create(ctx, job)
 	if apierrors.IsAlreadyExists(err) {
 		// The cache has not seen it yet, or it is someone else's: ask the API server.
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
+			r.admission.forget(ej.UID)
 			return fmt.Errorf("getting existing Job %s: %w", job.Name, err)
 		}
 		if !metav1.IsControlledBy(job, ej) {
+			r.admission.forget(ej.UID)
 			obs.conflict = true
 			return nil
 		}
 	} else if err != nil {
+		r.admission.forget(ej.UID)
 		return fmt.Errorf("creating Job %s: %w", job.Name, err)
 	}
-	r.admission.created(ej.UID)
 	obs.job = job
 	return nil
 }
@@ -220,8 +217,11 @@ func (r *ExportJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("MaxRunningExports must be at least 1")
 	}
 	r.admission = newAdmission(r.Clock)
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, waitingIndex, indexWaiting); err != nil {
-		return fmt.Errorf("indexing waiting ExportJobs: %w", err)
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, queuedIndex, indexQueued); err != nil {
+		return fmt.Errorf("indexing queued ExportJobs: %w", err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &batchv1.Job{}, activeIndex, indexActive); err != nil {
+		return fmt.Errorf("indexing running Jobs: %w", err)
 	}
 	if err := registerGauges(mgr.GetCache()); err != nil {
 		return err
@@ -232,11 +232,32 @@ func (r *ExportJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// Pods: a converter stuck on a missing Secret changes no Job status, only its pod.
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToExportJob)).
 		// A freed slot wakes the ExportJobs first in line.
-		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(r.queueHeads), builder.WithPredicates(slotFreed)).
-		Watches(&v1alpha1.ExportJob{}, handler.EnqueueRequestsFromMapFunc(r.queueHeads), builder.WithPredicates(leftQueue)).
+		Watches(&batchv1.Job{}, r.wakeQueueHeads(slotFreed)).
+		Watches(&v1alpha1.ExportJob{}, r.wakeQueueHeads(leftQueue)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("exportjob").
 		Complete(r)
+}
+
+// wakeQueueHeads enqueues the ExportJobs first in line on the events p passes, once per event.
+func (r *ExportJobReconciler) wakeQueueHeads(p predicate.Funcs) handler.EventHandler {
+	wake := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range r.queueHeads(ctx) {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if p.Update(e) {
+				wake(ctx, q)
+			}
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if p.Delete(e) {
+				wake(ctx, q)
+			}
+		},
+	}
 }
 
 func podToExportJob(_ context.Context, obj client.Object) []reconcile.Request {
@@ -259,13 +280,15 @@ var slotFreed = predicate.Funcs{
 	},
 }
 
-// leftQueue passes ExportJob events that can change the queue without any Job event: one
-// waiting ExportJob cancelled or deleted lets the next one move up.
+// leftQueue passes ExportJob events that can change the queue without any Job event: a queued
+// ExportJob cancelled, failed or deleted lets the next one move up.
 var leftQueue = predicate.Funcs{
 	CreateFunc:  func(event.CreateEvent) bool { return false },
 	GenericFunc: func(event.GenericEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return true },
 	UpdateFunc: func(e event.UpdateEvent) bool {
-		return len(indexWaiting(e.ObjectOld)) > 0 && len(indexWaiting(e.ObjectNew)) == 0
+		ej, ok := e.ObjectNew.(*v1alpha1.ExportJob)
+		return ok && len(indexQueued(e.ObjectOld)) > 0 &&
+			(ej.Spec.Cancel || !ej.DeletionTimestamp.IsZero() || ej.Status.Phase.IsTerminal())
 	},
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -18,17 +19,32 @@ import (
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 )
 
-// waitingIndex is a cache index on ExportJobs that may still need a slot: not finished, not
-// cancelled. Whether one already has a Job is told by the Jobs themselves.
-const waitingIndex = "kubexport.io/waiting"
+// Cache indexes the admission queue reads instead of listing everything: with a thousand
+// ExportJobs, listing all of them on every freed slot costs more than the conversions.
+const (
+	// queuedIndex holds ExportJobs in the queue: no phase yet or Queued, not cancelled, not
+	// being deleted. One of them may already have a Job the status does not show yet.
+	queuedIndex = "kubexport.io/queued"
+	// activeIndex holds converter Jobs that take a slot: not finished, not being deleted.
+	activeIndex = "kubexport.io/active"
+)
 
 // expectationTTL bounds how long a created Job counts as running while the cache has not
 // shown it yet; after that the cache is trusted again.
 const expectationTTL = time.Minute
 
-func indexWaiting(obj client.Object) []string {
+func indexQueued(obj client.Object) []string {
 	ej, ok := obj.(*v1alpha1.ExportJob)
-	if !ok || ej.Spec.Cancel || ej.Status.Phase.IsTerminal() || !ej.DeletionTimestamp.IsZero() {
+	if !ok || ej.Spec.Cancel || !ej.DeletionTimestamp.IsZero() ||
+		(ej.Status.Phase != "" && ej.Status.Phase != v1alpha1.PhaseQueued) {
+		return nil
+	}
+	return []string{"true"}
+}
+
+func indexActive(obj client.Object) []string {
+	job, ok := obj.(*batchv1.Job)
+	if !ok || jobFinished(job) || !job.DeletionTimestamp.IsZero() {
 		return nil
 	}
 	return []string{"true"}
@@ -54,23 +70,51 @@ func queueOrder(a, b queueEntry) int {
 }
 
 // admissible reports whether uid may start now: running exports take slots first, then the
-// waiting ones in queue order. It is pure; waiting need not be sorted.
-func admissible(uid types.UID, waiting []queueEntry, running, limit int) bool {
+// queued ones in queue order. started tells which queued ones already have a Job (the status
+// does not show it yet); it is only asked about entries ahead of uid, so a long queue costs a
+// sort, not a lookup per entry. queue need not be sorted.
+func admissible(uid types.UID, queue []queueEntry, running, limit int, started func(queueEntry) (bool, error)) (bool, error) {
 	free := limit - running
-	if free <= 0 {
-		return false
-	}
-	sorted := slices.Clone(waiting)
-	slices.SortFunc(sorted, queueOrder)
-	for i, e := range sorted {
-		if i >= free {
-			return false
+	for _, e := range sortedQueue(queue) {
+		if free <= 0 {
+			return false, nil
 		}
 		if e.uid == uid {
-			return true
+			return true, nil
+		}
+		s, err := started(e)
+		if err != nil {
+			return false, err
+		}
+		if !s {
+			free--
 		}
 	}
-	return false
+	return false, nil
+}
+
+// heads returns the first n queued entries without a Job, in queue order.
+func heads(queue []queueEntry, n int, started func(queueEntry) (bool, error)) ([]queueEntry, error) {
+	var out []queueEntry
+	for _, e := range sortedQueue(queue) {
+		if len(out) >= n {
+			break
+		}
+		s, err := started(e)
+		if err != nil {
+			return nil, err
+		}
+		if !s {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func sortedQueue(queue []queueEntry) []queueEntry {
+	sorted := slices.Clone(queue)
+	slices.SortFunc(sorted, queueOrder)
+	return sorted
 }
 
 // admission counts slots from the cache, plus the Jobs this process created that the cache has
@@ -79,77 +123,124 @@ func admissible(uid types.UID, waiting []queueEntry, running, limit int) bool {
 type admission struct {
 	mu      sync.Mutex // serialises count-then-create across reconcile workers
 	clock   clock.PassiveClock
-	pending map[types.UID]time.Time // ExportJob UID -> when its Job was created
+	pending map[types.UID]expectation
+}
+
+// expectation is a Job this process created and the cache has not shown yet.
+type expectation struct {
+	job     types.NamespacedName
+	created time.Time
 }
 
 func newAdmission(c clock.PassiveClock) *admission {
-	return &admission{clock: c, pending: map[types.UID]time.Time{}}
+	return &admission{clock: c, pending: map[types.UID]expectation{}}
 }
 
-// slots returns how many converter Jobs run now and which ExportJobs wait for a slot.
-func (a *admission) slots(ctx context.Context, c client.Reader) (running int, waiting []queueEntry, err error) {
+// running counts converter Jobs that take a slot.
+func (a *admission) running(ctx context.Context, c client.Reader) (int, error) {
 	jobs := &batchv1.JobList{}
-	if err := c.List(ctx, jobs, client.HasLabels{LabelExportJob}, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, nil, fmt.Errorf("listing converter Jobs: %w", err)
+	if err := c.List(ctx, jobs, client.MatchingFields{activeIndex: "true"}, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, fmt.Errorf("listing running converter Jobs: %w", err)
 	}
-	started := make(map[types.UID]bool, len(jobs.Items))
-	for i := range jobs.Items {
-		job := &jobs.Items[i]
-		if owner := metav1.GetControllerOf(job); owner != nil {
-			started[owner.UID] = true
-		}
-		if !jobFinished(job) && job.DeletionTimestamp.IsZero() {
-			running++
-		}
-	}
+	running := len(jobs.Items)
 	now := a.clock.Now()
-	for uid, created := range a.pending {
-		if started[uid] || now.Sub(created) > expectationTTL {
+	for uid, e := range a.pending {
+		seen, err := jobExists(ctx, c, e.job)
+		if err != nil {
+			return 0, err
+		}
+		if seen || now.Sub(e.created) > expectationTTL {
 			delete(a.pending, uid)
 			continue
 		}
-		started[uid] = true
 		running++
 	}
-	waiting, err = waitingExports(ctx, c, started)
-	return running, waiting, err
+	return running, nil
 }
 
-// created records that uid's Job was created, so it counts before the cache shows it.
-func (a *admission) created(uid types.UID) {
-	a.pending[uid] = a.clock.Now()
-}
-
-// waitingExports lists the ExportJobs that wait for a slot, leaving out those with a Job.
-func waitingExports(ctx context.Context, c client.Reader, started map[types.UID]bool) ([]queueEntry, error) {
+// queued lists the ExportJobs in the queue. Some may already have a Job: see started.
+func (a *admission) queued(ctx context.Context, c client.Reader) ([]queueEntry, error) {
 	list := &v1alpha1.ExportJobList{}
-	if err := c.List(ctx, list, client.MatchingFields{waitingIndex: "true"}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, fmt.Errorf("listing waiting ExportJobs: %w", err)
+	if err := c.List(ctx, list, client.MatchingFields{queuedIndex: "true"}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("listing queued ExportJobs: %w", err)
 	}
-	waiting := make([]queueEntry, 0, len(list.Items))
+	queue := make([]queueEntry, 0, len(list.Items))
 	for i := range list.Items {
 		ej := &list.Items[i]
-		if started[ej.UID] {
-			continue
-		}
-		waiting = append(waiting, queueEntry{uid: ej.UID, key: client.ObjectKeyFromObject(ej), createdAt: ej.CreationTimestamp})
+		queue = append(queue, queueEntry{uid: ej.UID, key: client.ObjectKeyFromObject(ej), createdAt: ej.CreationTimestamp})
 	}
-	return waiting, nil
+	return queue, nil
+}
+
+// started returns a function telling whether a queued ExportJob already has its Job.
+func (a *admission) started(ctx context.Context, c client.Reader) func(queueEntry) (bool, error) {
+	return func(e queueEntry) (bool, error) {
+		if _, ok := a.pending[e.uid]; ok {
+			return true, nil
+		}
+		return jobExists(ctx, c, types.NamespacedName{Namespace: e.key.Namespace, Name: JobName(e.key.Name)})
+	}
+}
+
+// admit decides whether ej may start now. When it may, its Job counts as running from this
+// moment: the caller creates it, or calls forget when that fails. The decision is serialised;
+// the Job's creation is not, so admissions are not limited by API latency.
+func (a *admission) admit(ctx context.Context, c client.Reader, ej *v1alpha1.ExportJob, job types.NamespacedName, limit int) (bool, int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	running, err := a.running(ctx, c)
+	if err != nil {
+		return false, 0, err
+	}
+	queue, err := a.queued(ctx, c)
+	if err != nil {
+		return false, 0, err
+	}
+	if !slices.ContainsFunc(queue, func(e queueEntry) bool { return e.uid == ej.UID }) {
+		// Admitted once, but its Job is gone (deleted by hand): it queues again by age.
+		queue = append(queue, queueEntry{uid: ej.UID, key: client.ObjectKeyFromObject(ej), createdAt: ej.CreationTimestamp})
+	}
+	ok, err := admissible(ej.UID, queue, running, limit, a.started(ctx, c))
+	if err != nil || !ok {
+		return false, running, err
+	}
+	a.pending[ej.UID] = expectation{job: job, created: a.clock.Now()}
+	return true, running, nil
+}
+
+// forget undoes admit when the Job could not be created.
+func (a *admission) forget(uid types.UID) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.pending, uid)
+}
+
+func jobExists(ctx context.Context, c client.Reader, key types.NamespacedName) (bool, error) {
+	err := c.Get(ctx, key, &batchv1.Job{}, client.UnsafeDisableDeepCopy)
+	switch {
+	case err == nil:
+		return true, nil
+	case apierrors.IsNotFound(err):
+		return false, nil
+	}
+	return false, fmt.Errorf("getting Job %s: %w", key, err)
 }
 
 // queueHeads returns requests for the ExportJobs first in line, to be called when a slot frees
 // up: only they can be admitted, so nobody else needs waking.
-func (r *ExportJobReconciler) queueHeads(ctx context.Context, _ client.Object) []reconcile.Request {
+func (r *ExportJobReconciler) queueHeads(ctx context.Context) []reconcile.Request {
 	r.admission.mu.Lock()
-	_, waiting, err := r.admission.slots(ctx, r.Client)
-	r.admission.mu.Unlock()
+	defer r.admission.mu.Unlock()
+	queue, err := r.admission.queued(ctx, r.Client)
 	if err != nil {
 		return nil
 	}
-	slices.SortFunc(waiting, queueOrder)
-	waiting = waiting[:min(len(waiting), r.Config.MaxRunningExports)]
-	reqs := make([]reconcile.Request, 0, len(waiting))
-	for _, e := range waiting {
+	first, err := heads(queue, r.Config.MaxRunningExports, r.admission.started(ctx, r.Client))
+	if err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(first))
+	for _, e := range first {
 		reqs = append(reqs, reconcile.Request{NamespacedName: e.key})
 	}
 	return reqs

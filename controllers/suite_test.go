@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -45,6 +46,10 @@ func TestMain(m *testing.M) {
 	utilruntime.Must(v1alpha1.AddToScheme(scheme))
 	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(false), zap.Level(zapLevel())))
 
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run()) // unit tests only: the envtest tests skip themselves, saying so
+	}
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		fmt.Fprintln(os.Stderr, "FAIL: KUBEBUILDER_ASSETS is not set: the envtest suite needs kube-apiserver and etcd.\n"+
@@ -98,6 +103,9 @@ func serverVersion() string {
 // testNamespace creates a namespace (and its default ServiceAccount) for one test.
 func testNamespace(t testing.TB) string {
 	t.Helper()
+	if k8s == nil {
+		t.Skip("-short: this test needs the envtest API server")
+	}
 	name := fmt.Sprintf("t%d-%s", nsSerial.Add(1), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")))
 	name = strings.Trim(name[:min(len(name), 50)], "-_")
 	name = strings.ReplaceAll(name, "_", "-")
@@ -116,8 +124,14 @@ type operator struct {
 // startOperator runs the operator like cmd/manager does, restricted to ns so tests stay apart.
 func startOperator(t testing.TB, ns string, cfg Config) *operator {
 	t.Helper()
+	return runOperator(t, map[string]cache.Config{ns: {}}, cfg)
+}
+
+// runOperator runs the operator watching the given namespaces, or all of them when nil.
+func runOperator(t testing.TB, namespaces map[string]cache.Config, cfg Config) *operator {
+	t.Helper()
 	cacheOpts := CacheOptions()
-	cacheOpts.DefaultNamespaces = map[string]cache.Config{ns: {}}
+	cacheOpts.DefaultNamespaces = namespaces
 	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  cacheOpts,
@@ -130,7 +144,7 @@ func startOperator(t testing.TB, ns string, cfg Config) *operator {
 		Client:                  mgr.GetClient(),
 		Recorder:                mgr.GetEventRecorder("kubexport-operator"),
 		Config:                  cfg,
-		MaxConcurrentReconciles: 2,
+		MaxConcurrentReconciles: 4, // the manager's default
 	}
 	must(t, r.SetupWithManager(mgr))
 	ctx, cancel := context.WithCancel(context.Background())
