@@ -110,6 +110,15 @@ deploy: manifests kustomize ## Deploy the operator to the cluster of ~/.kube/con
 	cd config/manager && "$(KUSTOMIZE)" edit set image controller=${IMG}
 	"$(KUSTOMIZE)" build config/default | "$(KUBECTL)" apply -f -
 
+.PHONY: deploy-dev
+deploy-dev: manifests kustomize ## Deploy operator, uploader and a dev MinIO with locally built :dev images.
+	"$(KUSTOMIZE)" build config/dev | "$(KUBECTL)" apply -f -
+	"$(KUBECTL)" -n kubexport-system rollout status deploy/kubexport-minio deploy/kubexport-controller-manager deploy/kubexport-uploader --timeout=5m
+
+.PHONY: undeploy-dev
+undeploy-dev: kustomize ## Remove what deploy-dev created.
+	"$(KUSTOMIZE)" build config/dev | "$(KUBECTL)" delete --ignore-not-found=true -f -
+
 .PHONY: undeploy
 undeploy: kustomize ## Remove the operator from the cluster.
 	"$(KUSTOMIZE)" build config/default | "$(KUBECTL)" delete --ignore-not-found=$(ignore-not-found) -f -

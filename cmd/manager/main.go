@@ -4,7 +4,9 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -42,6 +44,15 @@ func main() {
 	flag.Int64Var(&cfg.MaxInputBytes, "max-input-bytes", cfg.MaxInputBytes, "Largest document the converter accepts; larger ones fail with TooLarge.")
 	flag.StringVar(&scratch, "scratch-size-limit", cfg.ScratchSizeLimit.String(), "Size limit of the converter's scratch volume.")
 	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "Reconcile workers.")
+	resources := map[string]*string{}
+	for _, r := range []struct{ name, kind, res, def string }{
+		{"converter-cpu-request", "requests", "cpu", "250m"},
+		{"converter-memory-request", "requests", "memory", "512Mi"},
+		{"converter-cpu-limit", "limits", "cpu", "2"},
+		{"converter-memory-limit", "limits", "memory", "2Gi"},
+	} {
+		resources[r.kind+"/"+r.res] = flag.String(r.name, r.def, fmt.Sprintf("Converter container %s %s.", r.res, strings.TrimSuffix(r.kind, "s")))
+	}
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -54,6 +65,10 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.ScratchSizeLimit = q
+	if cfg.Resources, err = converterResources(resources); err != nil {
+		log.Error(err, "Invalid converter resources")
+		os.Exit(1)
+	}
 	cfg.ImagePullPolicy = corev1.PullPolicy(pullPolicy)
 
 	scheme := runtime.NewScheme()
@@ -103,6 +118,24 @@ func main() {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)
 	}
+}
+
+// converterResources parses the --converter-*-request/limit flags, keyed "requests/cpu" etc.
+func converterResources(flags map[string]*string) (corev1.ResourceRequirements, error) {
+	rr := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
+	for key, v := range flags {
+		kind, res, _ := strings.Cut(key, "/")
+		q, err := resource.ParseQuantity(*v)
+		if err != nil {
+			return rr, fmt.Errorf("converter %s %s %q: %w", res, kind, *v, err)
+		}
+		if kind == "requests" {
+			rr.Requests[corev1.ResourceName(res)] = q
+		} else {
+			rr.Limits[corev1.ResourceName(res)] = q
+		}
+	}
+	return rr, nil
 }
 
 func envOr(key, def string) string {
