@@ -113,7 +113,8 @@ deploy: manifests kustomize ## Deploy the operator to the cluster of ~/.kube/con
 .PHONY: deploy-dev
 deploy-dev: manifests kustomize ## Deploy operator, uploader and a dev MinIO with locally built :dev images.
 	"$(KUSTOMIZE)" build config/dev | "$(KUBECTL)" apply -f -
-	"$(KUBECTL)" -n kubexport-system rollout status deploy/kubexport-minio deploy/kubexport-controller-manager deploy/kubexport-uploader --timeout=5m
+	for d in kubexport-minio kubexport-controller-manager kubexport-uploader; do \
+		"$(KUBECTL)" -n kubexport-system rollout status deploy/$$d --timeout=5m; done
 
 .PHONY: undeploy-dev
 undeploy-dev: kustomize ## Remove what deploy-dev created.
