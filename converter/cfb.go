@@ -41,15 +41,15 @@ type cfbEntry struct {
 }
 
 type cfbFile struct {
-	r            io.ReaderAt
-	size         int64
-	sectorSize   int64
-	miniSize     int64
-	miniCutoff   uint64
-	fat          []uint32
-	miniFAT      []uint32
-	entries      []cfbEntry
-	maxSectors   int
+	r          io.ReaderAt
+	size       int64
+	sectorSize int64
+	miniSize   int64
+	miniCutoff uint64
+	fat        []uint32
+	miniFAT    []uint32
+	entries    []cfbEntry
+	maxSectors int
 	miniStream []byte // the mini stream, read lazily
 }
 

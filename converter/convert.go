@@ -65,6 +65,9 @@ func (c Config) ConvertFile(ctx context.Context, input, output string, opts Opti
 	if err != nil {
 		return Output{}, err
 	}
+	if err := os.MkdirAll(c.ScratchDir, 0o700); err != nil {
+		return Output{}, transient(contract.ReasonConversionFailed, err, "cannot create the scratch directory")
+	}
 	workDir, err := os.MkdirTemp(c.ScratchDir, "convert-")
 	if err != nil {
 		return Output{}, transient(contract.ReasonConversionFailed, err, "cannot create a scratch directory")
@@ -128,13 +131,15 @@ func (c Config) prepare(input, workDir, password string) (string, Detection, err
 		}
 		return c.prepare(plain, workDir, "")
 	}
-	if det.Encrypted && (det.Format == FormatPPT || det.Format == FormatDOC) {
+	// LibreOffice's command line cannot pass a password, and we decrypt only OOXML. Encrypted
+	// XLS files go on to LibreOffice: most use Excel's built-in default password, which it opens.
+	if det.Encrypted && det.Format != FormatXLS {
 		if password == "" {
 			return "", Detection{}, permanent(contract.ReasonPasswordProtected, nil, "the %s file is encrypted and no password was given", det.Format)
 		}
 		return "", Detection{}, permanent(contract.ReasonPasswordProtected, nil,
-			"the %s file uses legacy binary encryption, which the converter cannot open even with a password; save it as %sx or without a password",
-			det.Format, det.Format)
+			"the %s file's encryption cannot be opened by the converter even with a password (only encrypted Office 2007+ files can); save it without a password",
+			det.Format)
 	}
 	if det.Zip != nil {
 		if err := CheckZipLimits(det.Zip.File, c.ZipLimits); err != nil {

@@ -23,7 +23,8 @@ type Detection struct {
 	// EncryptedOOXML is true for an OLE container holding an encrypted OOXML package
 	// (EncryptionInfo and EncryptedPackage streams), which can be decrypted with a password.
 	EncryptedOOXML bool
-	// Encrypted is true for a legacy binary file whose encryption flag is set.
+	// Encrypted is true for a legacy binary file whose encryption flag is set, or an OpenDocument
+	// package with encrypted entries.
 	Encrypted bool
 	// Zip is the opened archive of a ZIP-based format, for the guards.
 	Zip *zip.Reader
@@ -86,22 +87,44 @@ func detectZip(r io.ReaderAt, size int64) (Detection, error) {
 	if err != nil {
 		return Detection{}, err
 	}
-	return Detection{Format: f, Zip: zr}, nil
+	det := Detection{Format: f, Zip: zr}
+	if f == FormatODP || f == FormatOTP || f == FormatODT || f == FormatOTT || f == FormatODS || f == FormatOTS {
+		if det.Encrypted, err = odfEncrypted(zr); err != nil {
+			return Detection{}, err
+		}
+	}
+	return det, nil
+}
+
+// odfEncrypted reports whether an OpenDocument package's manifest declares encrypted entries
+// (manifest:encryption-data), which only a password opens.
+func odfEncrypted(zr *zip.Reader) (bool, error) {
+	for _, f := range zr.File {
+		if f.Name != "META-INF/manifest.xml" {
+			continue
+		}
+		b, err := readZipEntry(f, 16<<20)
+		if err != nil {
+			return false, err
+		}
+		return bytes.Contains(b, []byte("encryption-data")), nil
+	}
+	return false, nil
 }
 
 // OOXML main-part content types, by the format they identify.
 var ooxmlContentTypes = map[string]Format{
 	"application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml": FormatPPTX,
-	"application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml":                    FormatPPTM,
+	"application/vnd.ms-powerpoint.presentation.macroEnabled.main+xml":                   FormatPPTM,
 	"application/vnd.openxmlformats-officedocument.presentationml.slideshow.main+xml":    FormatPPSX,
-	"application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml":                       FormatPPSM,
+	"application/vnd.ms-powerpoint.slideshow.macroEnabled.main+xml":                      FormatPPSM,
 	"application/vnd.openxmlformats-officedocument.presentationml.template.main+xml":     FormatPOTX,
-	"application/vnd.ms-powerpoint.template.macroEnabled.main+xml":                        FormatPOTM,
+	"application/vnd.ms-powerpoint.template.macroEnabled.main+xml":                       FormatPOTM,
 	"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml":   FormatDOCX,
-	"application/vnd.ms-word.document.macroEnabled.main+xml":                              FormatDOCM,
+	"application/vnd.ms-word.document.macroEnabled.main+xml":                             FormatDOCM,
 	"application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml":   FormatDOTX,
 	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml":         FormatXLSX,
-	"application/vnd.ms-excel.sheet.macroEnabled.main+xml":                                FormatXLSM,
+	"application/vnd.ms-excel.sheet.macroEnabled.main+xml":                               FormatXLSM,
 	"application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml":      FormatXLTX,
 }
 

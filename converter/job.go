@@ -34,13 +34,13 @@ const (
 type JobParams struct {
 	SourceBucket, SourceKey string
 	// SourceFilename is the user's original file name; the key's base name if empty.
-	SourceFilename           string
-	OutputBucket, OutputKey  string
-	Options                  Options
-	Timeout                  time.Duration
-	MaxInputBytes            int64
-	ScratchDir               string
-	TerminationLog           string
+	SourceFilename          string
+	OutputBucket, OutputKey string
+	Options                 Options
+	Timeout                 time.Duration
+	MaxInputBytes           int64
+	ScratchDir              string
+	TerminationLog          string
 }
 
 // JobParamsFromEnv reads the contract's Job environment through getenv (os.Getenv). A missing or
@@ -147,6 +147,9 @@ func (c Config) RunJob(ctx context.Context, client *minio.Client, p JobParams) (
 		return Output{}, err
 	}
 
+	if err := os.MkdirAll(c.ScratchDir, 0o700); err != nil {
+		return Output{}, transient(contract.ReasonConversionFailed, err, "cannot create the scratch directory")
+	}
 	workDir, err := os.MkdirTemp(c.ScratchDir, "job-")
 	if err != nil {
 		return Output{}, transient(contract.ReasonConversionFailed, err, "cannot create a scratch directory")

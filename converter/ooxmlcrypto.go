@@ -304,11 +304,12 @@ const (
 
 func decryptStandard(b, pkg []byte, password string) ([]byte, error) {
 	le := binary.LittleEndian
-	if len(b) < 8 {
+	// b starts after the version and flags: EncryptionHeaderSize, EncryptionHeader, EncryptionVerifier.
+	if len(b) < 4 {
 		return nil, errors.New("standard EncryptionInfo is too short")
 	}
-	headerSize := int(le.Uint32(b[4:]))
-	b = b[8:]
+	headerSize := int(le.Uint32(b))
+	b = b[4:]
 	if headerSize < 32 || headerSize > len(b) {
 		return nil, errors.New("standard EncryptionInfo header is truncated")
 	}

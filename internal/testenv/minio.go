@@ -47,6 +47,9 @@ type MinIO struct {
 // binary cannot be found or the server does not come up.
 func StartMinIO(t testing.TB) *MinIO {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping a test that needs a MinIO server")
+	}
 	bin, err := FindMinIO()
 	if err != nil {
 		t.Fatalf("MinIO server binary not available: %v", err)
@@ -71,7 +74,9 @@ func StartMinIO(t testing.TB) *MinIO {
 		t.Fatalf("creating MinIO client: %v", err)
 	}
 	t.Cleanup(m.Stop)
+	start := time.Now()
 	m.Start()
+	t.Logf("minio: %s live on %s after %s", filepath.Base(bin), m.Config.Endpoint, time.Since(start).Round(time.Millisecond))
 	return m
 }
 

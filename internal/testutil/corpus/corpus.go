@@ -73,21 +73,34 @@ func Parse(r io.Reader) ([]File, error) {
 	return files, nil
 }
 
-// Dir returns the corpus directory: $KUBEXPORT_TESTDATA, else ../shared/testdata beside the
-// repository. When it is missing the test fails if $CI is set, and is skipped loudly otherwise.
-func Dir(t testing.TB) string {
-	t.Helper()
+// Find returns the corpus directory ($KUBEXPORT_TESTDATA, else ../shared/testdata beside the
+// repository holding the working directory) and whether its MANIFEST.tsv is there.
+func Find() (string, error) {
 	dir := os.Getenv(EnvDir)
 	if dir == "" {
-		dir = filepath.Join(repoRoot(t), "..", "shared", "testdata")
+		root, err := repoRoot()
+		if err != nil {
+			return "", err
+		}
+		dir = filepath.Join(root, "..", "shared", "testdata")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "MANIFEST.tsv")); err != nil {
-		msg := fmt.Sprintf("the document corpus is missing at %s (set %s): %v", dir, EnvDir, err)
+		return dir, fmt.Errorf("the document corpus is missing at %s (set %s): %w", dir, EnvDir, err)
+	}
+	return dir, nil
+}
+
+// Dir returns the corpus directory. When it is missing the test fails if $CI is set, and is
+// skipped loudly otherwise.
+func Dir(t testing.TB) string {
+	t.Helper()
+	dir, err := Find()
+	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
+			t.Fatal(err)
 		}
-		fmt.Printf("corpus: SKIPPING %s: %s\n", t.Name(), msg)
-		t.Skip(msg)
+		fmt.Printf("corpus: SKIPPING %s: %v\n", t.Name(), err)
+		t.Skip(err)
 	}
 	return dir
 }
@@ -109,19 +122,18 @@ func Load(t testing.TB) (string, []File) {
 }
 
 // repoRoot is the directory holding go.mod, found upwards from the working directory.
-func repoRoot(t testing.TB) string {
-	t.Helper()
+func repoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
+			return dir, nil
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
+			return "", fmt.Errorf("go.mod not found above the working directory")
 		}
 		dir = parent
 	}

@@ -1,0 +1,105 @@
+package converter
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/minio/minio-go/v7"
+
+	"github.com/kubexport/kubexport/internal/contract"
+)
+
+func TestJobParamsFromEnv(t *testing.T) {
+	base := map[string]string{
+		contract.EnvSourceBucket: "uploads", contract.EnvSourceKey: "u/1/deck.pptx",
+		contract.EnvOutputBucket: "exports", contract.EnvOutputKey: "e/1.pdf",
+	}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name       string
+		env        map[string]string
+		want       JobParams
+		wantReason string
+	}{
+		{name: "minimal", env: base, want: JobParams{
+			SourceBucket: "uploads", SourceKey: "u/1/deck.pptx", SourceFilename: "deck.pptx",
+			OutputBucket: "exports", OutputKey: "e/1.pdf", TerminationLog: contract.DefaultTerminationLog}},
+		{name: "everything", env: with(
+			contract.EnvSourceFilename, "Quarterly Review.pptx", contract.EnvPageRange, "1-2", contract.EnvPDFA, "PDF/A-2b",
+			contract.EnvExportNotes, "true", contract.EnvExportHiddenSlides, "false", contract.EnvQuality, "75",
+			contract.EnvMaxImageResolution, "300", contract.EnvPassword, "pw", contract.EnvTimeoutSeconds, "30",
+			contract.EnvMaxInputBytes, "1000", contract.EnvScratchDir, "/scratch", contract.EnvTerminationLog, "/tmp/term"),
+			want: JobParams{
+				SourceBucket: "uploads", SourceKey: "u/1/deck.pptx", SourceFilename: "Quarterly Review.pptx",
+				OutputBucket: "exports", OutputKey: "e/1.pdf",
+				Options: Options{PageRange: "1-2", PDFA: "PDF/A-2b", ExportNotes: true, Quality: 75, MaxImageResolution: 300, Password: "pw"},
+				Timeout: 30 * time.Second, MaxInputBytes: 1000, ScratchDir: "/scratch", TerminationLog: "/tmp/term"}},
+		{name: "missing output key", env: with(contract.EnvOutputKey, ""), wantReason: contract.ReasonInvalidParameters},
+		{name: "bad bool", env: with(contract.EnvExportNotes, "yes please"), wantReason: contract.ReasonInvalidParameters},
+		{name: "bad number", env: with(contract.EnvTimeoutSeconds, "-5"), wantReason: contract.ReasonInvalidParameters},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := JobParamsFromEnv(func(k string) string { return tc.env[k] })
+			if r := reasonOf(err); r != tc.wantReason {
+				t.Fatalf("JobParamsFromEnv() reason = %q (%v), want %q", r, err, tc.wantReason)
+			}
+			if err != nil {
+				return
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("JobParamsFromEnv() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestStorageError(t *testing.T) {
+	notFound := minio.ErrorResponse{Code: minio.NoSuchKey, Message: "The specified key does not exist."}
+	denied := minio.ErrorResponse{Code: "AccessDenied", Message: "Access Denied."}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	tests := []struct {
+		name          string
+		err           error
+		source        bool
+		wantReason    string
+		wantTransient bool
+	}{
+		{"missing source", notFound, true, contract.ReasonSourceNotFound, false},
+		{"missing output bucket", minio.ErrorResponse{Code: minio.NoSuchBucket}, false, contract.ReasonStorageError, false},
+		{"denied", denied, true, contract.ReasonStorageError, false},
+		{"unreachable", refused, true, contract.ReasonStorageError, true},
+		{"server error", minio.ErrorResponse{Code: "InternalError", StatusCode: 500}, false, contract.ReasonStorageError, true},
+	}
+	for _, tc := range tests {
+		got := storageError(tc.err, "op", tc.source)
+		if got.Reason != tc.wantReason || got.Transient != tc.wantTransient {
+			t.Errorf("%s: storageError() = %s transient %t, want %s transient %t", tc.name, got.Reason, got.Transient, tc.wantReason, tc.wantTransient)
+		}
+	}
+}
+
+func TestContentDisposition(t *testing.T) {
+	tests := map[string]string{
+		"deck.pptx":            `inline; filename=deck.pdf`,
+		"Quarterly Review.ppt": `inline; filename="Quarterly Review.pdf"`,
+		"Präsentation.pptx":    `inline; filename*=utf-8''Pr%C3%A4sentation.pdf`,
+	}
+	for in, want := range tests {
+		if got := contentDisposition(in); got != want {
+			t.Errorf("contentDisposition(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

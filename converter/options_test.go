@@ -1,0 +1,124 @@
+package converter
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubexport/kubexport/internal/contract"
+)
+
+func TestNormalizePageRange(t *testing.T) {
+	tests := []struct {
+		in, want string
+		wantErr  bool
+	}{
+		{"", "", false},
+		{"  ", "", false},
+		{"2", "2", false},
+		{"1-3,5", "1-3,5", false},
+		{" 1 - 3 , 5 ", "1-3,5", false},
+		{"3-3", "3-3", false},
+		{"0", "", true},
+		{"3-1", "", true},
+		{"1-", "", true},
+		{"-2", "", true},
+		{"1;3", "", true},
+		{"a", "", true},
+		{"1,,2", "", true},
+	}
+	for _, tc := range tests {
+		got, err := normalizePageRange(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("normalizePageRange(%q) = %q, %v; want %q, error %t", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name       string
+		in         Options
+		wantReason string
+	}{
+		{"zero", Options{}, ""},
+		{"all set", Options{PageRange: "1-2", PDFA: "PDF/A-3b", Quality: 100, MaxImageResolution: 300}, ""},
+		{"bad range", Options{PageRange: "x"}, contract.ReasonInvalidParameters},
+		{"bad pdfa", Options{PDFA: "PDF/A-4"}, contract.ReasonInvalidParameters},
+		{"quality too high", Options{Quality: 101}, contract.ReasonInvalidParameters},
+		{"negative quality", Options{Quality: -1}, contract.ReasonInvalidParameters},
+		{"resolution too low", Options{MaxImageResolution: 10}, contract.ReasonInvalidParameters},
+	}
+	for _, tc := range tests {
+		_, err := tc.in.Validate()
+		if got := reasonOf(err); got != tc.wantReason {
+			t.Errorf("%s: Validate() reason = %q (%v), want %q", tc.name, got, err, tc.wantReason)
+		}
+	}
+}
+
+func TestConvertToArg(t *testing.T) {
+	tests := []struct {
+		name string
+		fam  Family
+		opts Options
+		want string
+	}{
+		{"defaults", FamilyImpress, Options{}, "pdf:impress_pdf_Export"},
+		{"writer defaults", FamilyWriter, Options{}, "pdf:writer_pdf_Export"},
+		{"calc page range", FamilyCalc, Options{PageRange: "2"},
+			`pdf:calc_pdf_Export:{"PageRange":{"type":"string","value":"2"}}`},
+		{"pdfa levels", FamilyImpress, Options{PDFA: "PDF/A-1b"},
+			`pdf:impress_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"1"}}`},
+		{"everything on impress", FamilyImpress,
+			Options{PageRange: "1-3,5", PDFA: "PDF/A-2b", ExportNotes: true, ExportHiddenSlides: true, Quality: 80, MaxImageResolution: 150, Password: "secret"},
+			`pdf:impress_pdf_Export:{"PageRange":{"type":"string","value":"1-3,5"},"SelectPdfVersion":{"type":"long","value":"2"},` +
+				`"ExportNotesPages":{"type":"boolean","value":"true"},"ExportHiddenSlides":{"type":"boolean","value":"true"},` +
+				`"UseLosslessCompression":{"type":"boolean","value":"false"},"Quality":{"type":"long","value":"80"},` +
+				`"ReduceImageResolution":{"type":"boolean","value":"true"},"MaxImageResolution":{"type":"long","value":"150"}}`},
+		{"notes and hidden slides on writer", FamilyWriter, Options{ExportNotes: true, ExportHiddenSlides: true},
+			`pdf:writer_pdf_Export:{"ExportNotes":{"type":"boolean","value":"true"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, ConvertToArg(tc.fam, tc.opts)); diff != "" {
+				t.Errorf("ConvertToArg() mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestOptionsStringHidesPassword(t *testing.T) {
+	s := Options{Password: "hunter2"}.String()
+	if want := "password=true"; !contains(s, want) || contains(s, "hunter2") {
+		t.Errorf("Options.String() = %q, want %q and no password", s, want)
+	}
+}
+
+func TestSofficeArgs(t *testing.T) {
+	got := SofficeArgs("/scratch/w 1/profile", "pdf:impress_pdf_Export", "/scratch/w 1/out", "/scratch/w 1/in/document.pptx")
+	want := []string{"--headless", "--invisible", "--nocrashreport", "--nodefault", "--nologo", "--nolockcheck", "--norestore",
+		"-env:UserInstallation=file:///scratch/w%201/profile",
+		"--convert-to", "pdf:impress_pdf_Export", "--outdir", "/scratch/w 1/out", "/scratch/w 1/in/document.pptx"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("SofficeArgs() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestSofficeEnv(t *testing.T) {
+	got := sofficeEnv([]string{"PATH=/bin", "HOME=/root", "TMPDIR=/tmp", "LANG=C.UTF-8"}, "/w")
+	want := []string{"PATH=/bin", "LANG=C.UTF-8", "HOME=/w", "TMPDIR=/w/tmp", "SAL_USE_VCLPLUGIN=svp"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("sofficeEnv() mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestLastLines(t *testing.T) {
+	log := "convert a -> b\nWarning: failed to launch javaldx - java may not function correctly\n\nError: source file could not be loaded\n"
+	if got, want := lastLines(log, 3), "convert a -> b; Error: source file could not be loaded"; got != want {
+		t.Errorf("lastLines() = %q, want %q", got, want)
+	}
+	if got, want := lastLines("", 3), "no output from soffice"; got != want {
+		t.Errorf("lastLines(empty) = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,56 @@
+package contract
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestEncodeDecode(t *testing.T) {
+	cases := map[string]struct {
+		in          Result
+		wantShorter bool
+	}{
+		"success": {in: Result{Result: OutcomeSucceeded, Reason: ReasonSucceeded, Pages: 12, SizeBytes: 4096, SHA256: strings.Repeat("a", 64), DurationMs: 1500}},
+		"failure": {in: Result{Result: OutcomeFailed, Reason: ReasonCorrupt, Message: "the archive is truncated", DurationMs: 3}},
+		"a long message is cut to fit the kubelet's 4096 bytes": {
+			in: Result{Result: OutcomeFailed, Reason: ReasonConversionFailed, Message: strings.Repeat("é", 5000)}, wantShorter: true,
+		},
+		"quotes and control characters survive": {in: Result{Result: OutcomeFailed, Reason: ReasonCorrupt, Message: "bad \"entry\"\n\tname"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			b := tc.in.Encode()
+			if len(b) > MaxMessageBytes {
+				t.Fatalf("encoded %d bytes, more than %d", len(b), MaxMessageBytes)
+			}
+			got, err := Decode(string(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.wantShorter {
+				if diff := cmp.Diff(tc.in, got); diff != "" {
+					t.Errorf("round trip (-want +got):\n%s", diff)
+				}
+				return
+			}
+			if !utf8.ValidString(got.Message) || !strings.HasSuffix(got.Message, "…") || got.Reason != tc.in.Reason {
+				t.Errorf("shortened result %+v", got)
+			}
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	for name, msg := range map[string]string{
+		"log output instead of a report": "panic: runtime error\ngoroutine 1",
+		"unknown result":                 `{"result":"Maybe","reason":"x"}`,
+		"empty":                          "",
+	} {
+		if _, err := Decode(msg); err == nil {
+			t.Errorf("%s: Decode(%q) accepted it", name, msg)
+		}
+	}
+}
