@@ -195,7 +195,7 @@ func FindMinIO() (string, error) {
 		}
 		return p, nil
 	}
-	root, err := repoRoot()
+	root, err := FindRepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -215,8 +215,8 @@ func FindMinIO() (string, error) {
 	return p, nil
 }
 
-// repoRoot finds the module root (the directory holding go.mod) from the working directory.
-func repoRoot() (string, error) {
+// FindRepoRoot finds the module root (the directory holding go.mod) from the working directory.
+func FindRepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -236,7 +236,7 @@ func repoRoot() (string, error) {
 // RepoRoot is the module root, for tests that need paths relative to it.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := repoRoot()
+	root, err := FindRepoRoot()
 	if err != nil {
 		t.Fatalf("finding the repository root: %v", err)
 	}

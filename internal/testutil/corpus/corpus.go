@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/testenv"
 )
 
 // EnvDir overrides the corpus directory.
@@ -78,7 +79,7 @@ func Parse(r io.Reader) ([]File, error) {
 func Find() (string, error) {
 	dir := os.Getenv(EnvDir)
 	if dir == "" {
-		root, err := repoRoot()
+		root, err := testenv.FindRepoRoot()
 		if err != nil {
 			return "", err
 		}
@@ -119,22 +120,4 @@ func Load(t testing.TB) (string, []File) {
 		t.Fatal(err)
 	}
 	return dir, files
-}
-
-// repoRoot is the directory holding go.mod, found upwards from the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
 }
