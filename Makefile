@@ -62,6 +62,10 @@ test: manifests generate fmt vet envtest-assets minio ## Run every non-e2e test 
 	KUBEBUILDER_ASSETS="$$(cat bin/.envtest-assets)" KUBEXPORT_MINIO="$$(cat bin/.minio-path)" \
 		go test -v -count=1 -timeout 20m $(TEST_PKGS) -coverprofile bin/cover.out 2>&1 | tee bin/test.log | $(TEST_FILTER)
 
+.PHONY: test-e2e
+test-e2e: ## Bring up a cluster, deploy config/dev, run the e2e suite, tear down (KX_KEEP=1 keeps it).
+	hack/e2e.sh
+
 .PHONY: test-short
 test-short: ## Run only the pure unit tests (no API server, MinIO or LibreOffice).
 	go test -short $(TEST_PKGS)
@@ -90,6 +94,29 @@ run: manifests generate fmt vet ## Run the operator from your host against ~/.ku
 docker-build: ## Build the manager and converter images with a container engine.
 	$(CONTAINER_TOOL) build -t ${IMG} .
 	$(CONTAINER_TOOL) build -t ${CONVERTER_IMG} -f converter/Dockerfile .
+
+.PHONY: images
+images: ## Build the manager, converter, uploader and MinIO images as archives, without a registry.
+	hack/images.sh
+
+##@ Demo and clusters
+
+.PHONY: demo
+demo: ## Build, bring up a cluster, deploy, convert a sample deck; prints the PDF and the web page.
+	hack/demo.sh
+
+.PHONY: demo-down
+demo-down: ## Stop the demo's port-forward and tear its cluster down.
+	-@[ -s bin/demo/port-forward.pid ] && kill "$$(cat bin/demo/port-forward.pid)" 2>/dev/null; rm -f bin/demo/port-forward.pid
+	hack/cluster.sh down
+
+.PHONY: cluster-up
+cluster-up: ## Bring up the test cluster (kind, or the offline local cluster) with the images loaded.
+	hack/cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Tear the test cluster down.
+	hack/cluster.sh down
 
 ##@ Deployment
 

@@ -36,6 +36,8 @@ const (
 	converterName  = "converter"
 	scratchVolume  = "scratch"
 	scratchPath    = "/scratch"
+	tmpVolume      = "tmp"
+	tmpPath        = "/tmp" // LibreOffice puts its pipe here whatever TMPDIR says
 	converterUser  = int64(65532)
 	maxNameLength  = 63
 	jobNameSuffix  = "-convert"
@@ -238,12 +240,20 @@ func converterPodSpec(ej *v1alpha1.ExportJob, cfg Config, image string) corev1.P
 				Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
-			VolumeMounts: []corev1.VolumeMount{{Name: scratchVolume, MountPath: scratchPath}},
+			VolumeMounts: []corev1.VolumeMount{
+				{Name: scratchVolume, MountPath: scratchPath},
+				{Name: tmpVolume, MountPath: tmpPath},
+			},
 		}},
 		Volumes: []corev1.Volume{{
 			Name: scratchVolume,
 			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
 				SizeLimit: ptr.To(cfg.ScratchSizeLimit),
+			}},
+		}, {
+			Name: tmpVolume,
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+				SizeLimit: ptr.To(resource.MustParse("64Mi")),
 			}},
 		}},
 	}

@@ -235,7 +235,8 @@ func TestBuildJobIsHardened(t *testing.T) {
 		"read-only root filesystem":    ptr.Deref(c.SecurityContext.ReadOnlyRootFilesystem, false),
 		"no privilege escalation":      c.SecurityContext.AllowPrivilegeEscalation != nil && !*c.SecurityContext.AllowPrivilegeEscalation,
 		"all capabilities dropped":     cmp.Equal(c.SecurityContext.Capabilities.Drop, []corev1.Capability{"ALL"}),
-		"scratch emptyDir mounted":     len(c.VolumeMounts) == 1 && c.VolumeMounts[0].MountPath == "/scratch" && pod.Volumes[0].EmptyDir != nil && pod.Volumes[0].EmptyDir.SizeLimit != nil,
+		"scratch emptyDir mounted":     c.VolumeMounts[0].MountPath == "/scratch" && pod.Volumes[0].EmptyDir != nil && pod.Volumes[0].EmptyDir.SizeLimit != nil,
+		"writable /tmp for soffice":    len(c.VolumeMounts) == 2 && c.VolumeMounts[1].MountPath == "/tmp" && pod.Volumes[1].EmptyDir != nil && pod.Volumes[1].EmptyDir.SizeLimit != nil,
 		"resource requests and limits": !c.Resources.Requests.Cpu().IsZero() && !c.Resources.Limits.Memory().IsZero(),
 		"termination message file":     c.TerminationMessagePath == contract.DefaultTerminationLog && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError,
 	}

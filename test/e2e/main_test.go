@@ -76,6 +76,7 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	defer stopForwards()
 	if err := waitDeployments(ctx, "kubexport-controller-manager", "kubexport-uploader", "kubexport-minio"); err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL:", err)
 		dumpDiagnostics()
@@ -130,7 +131,18 @@ func waitDeployments(ctx context.Context, names ...string) error {
 	return nil
 }
 
-var forwarding = regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) ->`)
+var (
+	forwarding = regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) ->`)
+	forwards   []*exec.Cmd
+)
+
+// stopForwards ends the port-forwards and waits for them, so no child outlives the tests.
+func stopForwards() {
+	for _, cmd := range forwards {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}
+}
 
 // portForward runs kubectl port-forward to target's port on a free local port and returns
 // 127.0.0.1:<port>. It stops with ctx.
@@ -140,10 +152,12 @@ func portForward(ctx context.Context, target, port string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd.Stderr = os.Stderr
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
+	forwards = append(forwards, cmd)
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -159,7 +173,7 @@ func portForward(ctx context.Context, target, port string) (string, error) {
 		return addr, nil
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		return "", fmt.Errorf("kubectl port-forward %s printed no local port within 30s", target)
+		return "", fmt.Errorf("kubectl port-forward %s printed no local port within 30s: %s", target, stderr.String())
 	}
 }
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# End-to-end run: cluster up (kind or the offline local cluster), images built and loaded,
+# config/dev deployed, the e2e suite run, the cluster torn down again, even on failure.
+# KX_KEEP=1 keeps the cluster for a look afterwards (hack/cluster.sh down removes it).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+log() { printf '%s e2e: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+t0=$(date +%s)
+cleanup() {
+  rc=$?
+  if [ "${KX_KEEP:-0}" != 1 ]; then
+    hack/cluster.sh down || rc=1
+  fi
+  log "total $(( $(date +%s) - t0 ))s, exit $rc"
+  exit $rc
+}
+trap cleanup EXIT
+
+hack/cluster.sh up
+eval "$(hack/cluster.sh env)"
+export KUBECONFIG KUBECTL
+log "deploying config/dev with $KUBECTL"
+t1=$(date +%s)
+make deploy-dev KUBECTL="$KUBECTL"
+log "deployed in $(( $(date +%s) - t1 ))s"
+t2=$(date +%s)
+go test -tags e2e -count=1 -timeout 60m -v ./test/e2e/ 2>&1 | tee bin/e2e.log |
+  grep --line-buffered -E '^(=== RUN|--- |ok|FAIL|PASS|panic:)|_test\.go:[0-9]+:|=====' 
+log "e2e tests took $(( $(date +%s) - t2 ))s"
