@@ -14,10 +14,13 @@ eval "$(hack/cluster.sh env)"
 export KUBECONFIG KUBECTL
 make deploy-dev KUBECTL="$KUBECTL"
 
-# The sample: a real deck from the shared corpus when it is there, else a generated one.
+# The sample: a real deck from the shared corpus when it is there, else (or with DEMO_SLIDES=N)
+# a generated one.
 deck=bin/demo/sample.pptx
 corpus=${KUBEXPORT_TESTDATA:-$root/../shared/testdata}
-if [ -f "$corpus/valid/sample-show.pptx" ]; then
+if [ -n "${DEMO_SLIDES:-}" ]; then
+  go run ./hack/sampledeck -slides "$DEMO_SLIDES" "$deck"
+elif [ -f "$corpus/valid/sample-show.pptx" ]; then
   cp "$corpus/valid/sample-show.pptx" "$deck"
 else
   go run ./hack/sampledeck -slides 3 "$deck"
