@@ -3,6 +3,7 @@
 # Images of the three components.
 IMG ?= kubexport/manager:latest
 CONVERTER_IMG ?= kubexport/converter:latest
+UPLOADER_IMG ?= kubexport/uploader:latest
 YEAR ?= $(shell date +%Y)
 CONTAINER_TOOL ?= docker
 
@@ -74,6 +75,7 @@ test-short: ## Run only the pure unit tests (no API server, MinIO or LibreOffice
 bench: manifests envtest-assets minio build ## Run the benchmarks (ratios against baselines measured in the same run).
 	KUBEBUILDER_ASSETS="$$(cat bin/.envtest-assets)" go test -run '^$$' -bench OperatorThroughput -benchtime 1x -timeout 30m ./controllers/ 2>&1 | grep -v '^{'
 	KUBEXPORT_MINIO="$$(cat bin/.minio-path)" go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./converter/ 2>&1 | grep -v '^{'
+	KUBEXPORT_MINIO="$$(cat bin/.minio-path)" KUBEBUILDER_ASSETS="$$(cat bin/.envtest-assets)" go test -run '^$$' -bench Uploader -benchtime 1x -timeout 30m ./internal/upload/ 2>&1 | grep -v '^{'
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.
@@ -82,18 +84,20 @@ lint: golangci-lint ## Run golangci-lint.
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build bin/manager and bin/converter.
+build: manifests generate fmt vet ## Build bin/manager, bin/converter and bin/uploader.
 	CGO_ENABLED=0 go build -o bin/manager ./cmd/manager
 	CGO_ENABLED=0 go build -o bin/converter ./cmd/converter
+	CGO_ENABLED=0 go build -o bin/uploader ./cmd/uploader
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the operator from your host against ~/.kube/config.
 	go run ./cmd/manager
 
 .PHONY: docker-build
-docker-build: ## Build the manager and converter images with a container engine.
+docker-build: ## Build the manager, converter and uploader images with a container engine.
 	$(CONTAINER_TOOL) build -t ${IMG} .
 	$(CONTAINER_TOOL) build -t ${CONVERTER_IMG} -f converter/Dockerfile .
+	$(CONTAINER_TOOL) build -t ${UPLOADER_IMG} -f cmd/uploader/Dockerfile .
 
 .PHONY: images
 images: ## Build the manager, converter, uploader and MinIO images as archives, without a registry.

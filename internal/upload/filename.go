@@ -1,0 +1,118 @@
+package upload
+
+import (
+	"path"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// maxFilenameBytes bounds a sanitized file name. The ExportJob allows 255 characters; 200 bytes
+// leave room in object keys and headers and are what common file systems accept.
+const maxFilenameBytes = 200
+
+// defaultFilename names a document whose name is empty or nothing but unusable characters.
+const defaultFilename = "document"
+
+// SanitizeFilename turns the name a browser sent into a plain file name that is safe as the last
+// segment of an object key, in spec.source.filename (no '/' or '\\') and in a download header:
+// only the base name is kept (browsers may send a full Windows path), Unicode is normalised to
+// NFC, control and bidirectional-override characters are dropped, characters Windows refuses
+// are replaced by '_', runs of white space become one space, leading dots and trailing dots or
+// spaces are removed, and the result is cut to 200 bytes keeping the extension.
+func SanitizeFilename(name string) string {
+	name = strings.ToValidUTF8(name, "_")
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = norm.NFC.String(name)
+	var b strings.Builder
+	space := false
+	for _, r := range name {
+		switch {
+		case unicode.IsSpace(r):
+			space = true
+			continue
+		case unicode.IsControl(r), unicode.Is(unicode.Cf, r): // controls, bidi overrides, zero-width
+			continue
+		case strings.ContainsRune(`<>:"|?*`, r):
+			r = '_'
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	name = strings.TrimLeft(b.String(), ". ")
+	name = strings.TrimRight(name, ". ")
+	name = truncateKeepExt(name, maxFilenameBytes)
+	if name == "" {
+		return defaultFilename
+	}
+	return name
+}
+
+// truncateKeepExt cuts name to at most max bytes at a rune boundary, keeping a short extension.
+func truncateKeepExt(name string, max int) string {
+	if len(name) <= max {
+		return name
+	}
+	ext := path.Ext(name)
+	if len(ext) > 16 {
+		ext = ""
+	}
+	stem := name[:len(name)-len(ext)]
+	cut := max - len(ext)
+	for cut > 0 && !utf8.RuneStart(stem[cut]) {
+		cut--
+	}
+	return strings.TrimRight(stem[:cut], ". ") + ext
+}
+
+// ContentDisposition returns an attachment header value for name following RFC 6266: a quoted
+// ASCII fallback in filename= for old clients and the exact UTF-8 name in filename*= (RFC 5987
+// percent-encoding).
+func ContentDisposition(name string) string {
+	var fallback strings.Builder
+	ascii := true
+	for _, r := range name {
+		switch {
+		case r == '"' || r == '\\':
+			fallback.WriteByte('_')
+		case r < 0x20 || r == 0x7f:
+			fallback.WriteByte('_')
+			ascii = false
+		case r > 0x7e:
+			fallback.WriteByte('_')
+			ascii = false
+		default:
+			fallback.WriteRune(r)
+		}
+	}
+	v := `attachment; filename="` + fallback.String() + `"`
+	if !ascii || strings.ContainsAny(name, `"\`) {
+		v += "; filename*=UTF-8''" + encodeRFC5987(name)
+	}
+	return v
+}
+
+// encodeRFC5987 percent-encodes everything but RFC 5987's attr-char.
+func encodeRFC5987(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
+			strings.IndexByte("!#$&+-.^_`|~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}

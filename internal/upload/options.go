@@ -1,0 +1,198 @@
+package upload
+
+import (
+	"net/http"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"k8s.io/utils/ptr"
+
+	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+)
+
+// Form fields of an upload besides the file.
+const (
+	fieldFile               = "file"
+	fieldPageRange          = "pageRange"
+	fieldPDFA               = "pdfA"
+	fieldExportNotes        = "exportNotes"
+	fieldExportHiddenSlides = "exportHiddenSlides"
+	fieldTimeoutSeconds     = "timeoutSeconds"
+	fieldQuality            = "quality"
+	fieldMaxImageResolution = "maxImageResolution"
+)
+
+// Limits of the option fields.
+const (
+	maxFieldBytes    = 1024 // one option value
+	minTimeout       = 10   // the ExportJob's bounds for spec.timeoutSeconds
+	maxTimeout       = 86400
+	maxPageRangeLen  = 256
+	pageRangePattern = `^[1-9][0-9]{0,5}(-[1-9][0-9]{0,5})?(,[1-9][0-9]{0,5}(-[1-9][0-9]{0,5})?)*$`
+)
+
+var pageRangeRE = regexp.MustCompile(pageRangePattern)
+
+// optionFields lists the accepted option fields, for error messages.
+var optionFields = []string{fieldPageRange, fieldPDFA, fieldExportNotes, fieldExportHiddenSlides,
+	fieldTimeoutSeconds, fieldQuality, fieldMaxImageResolution}
+
+// Options are the conversion options an upload asked for.
+type Options struct {
+	// Conversion becomes spec.options; nil when no option was given.
+	Conversion *v1alpha1.ConversionOptions
+	// TimeoutSeconds becomes spec.timeoutSeconds; nil keeps the ExportJob's default.
+	TimeoutSeconds *int32
+}
+
+// optionForm collects option fields as they arrive, in any order, each validated on arrival so a
+// bad option is refused before the file is stored when it precedes the file part.
+type optionForm struct {
+	seen map[string]bool
+	opts v1alpha1.ConversionOptions
+	set  bool
+	tmo  *int32
+}
+
+// add validates one field and records it. Errors are *Error with status 400.
+func (f *optionForm) add(name, value string) error {
+	if f.seen == nil {
+		f.seen = map[string]bool{}
+	}
+	if f.seen[name] {
+		return invalidOption("the field %q appears twice; send each option once", name)
+	}
+	f.seen[name] = true
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return nil // an empty form control means "not set"
+	}
+	switch name {
+	case fieldPageRange:
+		pr, err := parsePageRange(value)
+		if err != nil {
+			return err
+		}
+		f.opts.PageRange, f.set = pr, true
+	case fieldPDFA:
+		v, err := parsePDFA(value)
+		if err != nil {
+			return err
+		}
+		if v != "" {
+			f.opts.PDFA, f.set = v, true
+		}
+	case fieldExportNotes, fieldExportHiddenSlides:
+		b, err := parseFormBool(name, value)
+		if err != nil {
+			return err
+		}
+		if name == fieldExportNotes {
+			f.opts.ExportNotes = b
+		} else {
+			f.opts.ExportHiddenSlides = b
+		}
+		f.set = f.set || b
+	case fieldTimeoutSeconds:
+		n, err := parseIntField(name, value, minTimeout, maxTimeout)
+		if err != nil {
+			return err
+		}
+		f.tmo = ptr.To(n)
+	case fieldQuality:
+		n, err := parseIntField(name, value, 1, 100)
+		if err != nil {
+			return err
+		}
+		f.opts.Quality, f.set = ptr.To(n), true
+	case fieldMaxImageResolution:
+		n, err := parseIntField(name, value, 75, 1200)
+		if err != nil {
+			return err
+		}
+		switch n {
+		case 75, 150, 300, 600, 1200:
+		default:
+			return invalidOption("maxImageResolution must be one of 75, 150, 300, 600 or 1200 (DPI), not %d", n)
+		}
+		f.opts.MaxImageResolution, f.set = ptr.To(n), true
+	default:
+		known := slices.Sorted(slices.Values(optionFields))
+		return invalidOption("unknown form field %q; the document goes in %q and the options are %s",
+			name, fieldFile, strings.Join(known, ", "))
+	}
+	return nil
+}
+
+// options returns what the form asked for.
+func (f *optionForm) options() Options {
+	o := Options{TimeoutSeconds: f.tmo}
+	if f.set {
+		c := f.opts
+		o.Conversion = &c
+	}
+	return o
+}
+
+func invalidOption(format string, args ...any) *Error {
+	return newError(http.StatusBadRequest, codeInvalidOptions, format, args...)
+}
+
+// parsePageRange checks a page range the way the ExportJob's schema does (pattern and ascending
+// ranges), so a bad range is refused before anything is stored. Spaces are ignored.
+func parsePageRange(s string) (string, error) {
+	s = strings.ReplaceAll(s, " ", "")
+	if len(s) > maxPageRangeLen {
+		return "", invalidOption("pageRange is longer than %d characters", maxPageRangeLen)
+	}
+	if !pageRangeRE.MatchString(s) {
+		return "", invalidOption("pageRange %q is not a list of pages and ranges counted from 1, such as \"1-3,5\"", s)
+	}
+	for _, r := range strings.Split(s, ",") {
+		lo, hi, ok := strings.Cut(r, "-")
+		if !ok {
+			continue
+		}
+		a, _ := strconv.Atoi(lo)
+		b, _ := strconv.Atoi(hi)
+		if a > b {
+			return "", invalidOption("pageRange %q: each range must run from a lower to a higher page, as in \"1-3,5\"", s)
+		}
+	}
+	return s, nil
+}
+
+// parsePDFA accepts the conformance levels in any letter case, and "none"/"off" for a regular PDF.
+func parsePDFA(s string) (v1alpha1.PDFAVersion, error) {
+	switch strings.ToLower(s) {
+	case "none", "off", "false", "no":
+		return "", nil
+	}
+	for _, v := range []v1alpha1.PDFAVersion{v1alpha1.PDFA1b, v1alpha1.PDFA2b, v1alpha1.PDFA3b} {
+		if strings.EqualFold(s, string(v)) {
+			return v, nil
+		}
+	}
+	return "", invalidOption("pdfA must be PDF/A-1b, PDF/A-2b or PDF/A-3b (or none), not %q", s)
+}
+
+// parseFormBool accepts what HTML checkboxes and API clients send.
+func parseFormBool(name, s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true", "on", "yes", "1":
+		return true, nil
+	case "false", "off", "no", "0":
+		return false, nil
+	}
+	return false, invalidOption("%s must be true or false, not %q", name, s)
+}
+
+func parseIntField(name, s string, lo, hi int32) (int32, error) {
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil || int32(n) < lo || int32(n) > hi {
+		return 0, invalidOption("%s must be a whole number from %d to %d, not %q", name, lo, hi, s)
+	}
+	return int32(n), nil
+}
