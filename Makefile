@@ -137,8 +137,9 @@ uninstall: manifests kustomize ## Remove the CRD (and every ExportJob) from the 
 	"$(KUSTOMIZE)" build config/crd | "$(KUBECTL)" delete --ignore-not-found=$(ignore-not-found) -f -
 
 .PHONY: deploy
-deploy: manifests kustomize ## Deploy the operator to the cluster of ~/.kube/config.
+deploy: manifests kustomize ## Deploy the operator and uploader (IMG, UPLOADER_IMG) to the cluster of ~/.kube/config.
 	cd config/manager && "$(KUSTOMIZE)" edit set image controller=${IMG}
+	cd config/uploader && "$(KUSTOMIZE)" edit set image uploader=${UPLOADER_IMG}
 	"$(KUSTOMIZE)" build config/default | "$(KUBECTL)" apply -f -
 
 .PHONY: deploy-dev
