@@ -88,7 +88,8 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) (_ *Export
 			"Send the document as multipart/form-data with the file in a field named %q.", fieldFile)
 	}
 	rc := http.NewResponseController(w)
-	body := &idleReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes+formOverhead), rc: rc, idle: s.cfg.BodyIdleTimeout}
+	body := &idleReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes+formOverhead),
+		deadline: progressDeadline{set: rc.SetReadDeadline, timeout: s.cfg.BodyIdleTimeout}}
 	// The multipart reader reads 4 KiB at a time; a larger buffer under it turns a gigabyte into
 	// 16 thousand reads from the connection instead of a quarter million.
 	mr := multipart.NewReader(bufio.NewReaderSize(body, bodyBufferSize), params["boundary"])
@@ -249,20 +250,29 @@ func (s *Server) removeObjects(ctx context.Context, why, bucket string, keys ...
 	return errors.Join(errs...)
 }
 
-// idleReader refreshes the connection's read deadline while data flows, so an upload may take
-// as long as it needs but a stalled one ends after the idle timeout.
+// progressDeadline pushes a connection deadline forward while data moves (at most once a
+// second), so a transfer may take as long as it needs but a stalled one ends after timeout.
+type progressDeadline struct {
+	set     func(time.Time) error // the ResponseController's SetReadDeadline or SetWriteDeadline
+	timeout time.Duration
+	next    time.Time
+}
+
+func (d *progressDeadline) touch() {
+	if now := time.Now(); !now.Before(d.next) {
+		_ = d.set(now.Add(d.timeout))
+		d.next = now.Add(time.Second)
+	}
+}
+
+// idleReader ends an upload that sends nothing for the idle timeout.
 type idleReader struct {
-	r    io.ReadCloser
-	rc   *http.ResponseController
-	idle time.Duration
-	next time.Time
+	r        io.ReadCloser
+	deadline progressDeadline
 }
 
 func (b *idleReader) Read(p []byte) (int, error) {
-	if now := time.Now(); !now.Before(b.next) {
-		_ = b.rc.SetReadDeadline(now.Add(b.idle))
-		b.next = now.Add(time.Second)
-	}
+	b.deadline.touch()
 	return b.r.Read(p)
 }
 

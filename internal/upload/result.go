@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -72,7 +71,8 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", disposition)
 	h.Set("ETag", `"`+etag+`"`)
 	h.Set("Cache-Control", "private, no-cache")
-	dw := &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}
+	dw := &deadlineWriter{ResponseWriter: w,
+		deadline: progressDeadline{set: http.NewResponseController(w).SetWriteDeadline, timeout: s.cfg.WriteTimeout}}
 	http.ServeContent(dw, r, name, info.LastModified, obj)
 }
 
@@ -106,20 +106,14 @@ func resultLocation(ej *v1alpha1.ExportJob, defaultBucket string) (bucket, key s
 	return controllers.OutputLocation(ej, controllers.Config{DefaultBucket: defaultBucket})
 }
 
-// deadlineWriter extends the connection's write deadline while a download makes progress, so a
-// large PDF may take its time but a client that stops reading is dropped.
+// deadlineWriter drops a download whose client stops reading for the write timeout.
 type deadlineWriter struct {
 	http.ResponseWriter
-	rc      *http.ResponseController
-	timeout time.Duration
-	next    time.Time
+	deadline progressDeadline
 }
 
 func (d *deadlineWriter) Write(b []byte) (int, error) {
-	if now := time.Now(); !now.Before(d.next) {
-		_ = d.rc.SetWriteDeadline(now.Add(d.timeout))
-		d.next = now.Add(time.Second)
-	}
+	d.deadline.touch()
 	return d.ResponseWriter.Write(b)
 }
 
