@@ -219,8 +219,13 @@ type ExportJobStatus struct {
 	// +optional
 	Phase ExportPhase `json:"phase,omitempty"`
 
-	// conditions are the detailed state: Queued, Running, Complete and Failed. Their reasons are
-	// documented in conditions.go of the API package and in the README.
+	// conditions are the detailed state. Queued: True while waiting for a slot (WaitingForSlot),
+	// then False (Admitted). Running: True while the converter Job runs (JobCreated, Converting,
+	// Retrying), False with the final reason once it ended. Complete: True when the PDF is ready
+	// (Succeeded). Failed: True when the export ended without a PDF, with the reason:
+	// PasswordProtected, Corrupt, UnsupportedFormat, TooLarge, ConversionTimeout,
+	// ConversionFailed, SourceNotFound, InvalidParameters, StorageError, DeadlineExceeded,
+	// BackoffLimitExceeded, ConfigurationError, JobConflict, JobFailed or Cancelled.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge
