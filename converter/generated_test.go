@@ -152,6 +152,7 @@ func TestPDFA(t *testing.T) {
 // PDF of a slide with a noisy picture smaller.
 func TestImageOptions(t *testing.T) {
 	t.Parallel()
+	requireSoffice(t)
 	input := docs.Write(t, t.TempDir(), "picture.pptx",
 		docs.PPTXSlides([]docs.Slide{{Title: "Picture", Picture: docs.NoisePNG(800, 600)}}))
 	steps := [][]string{nil, {"--quality", "20"}, {"--quality", "20", "--max-image-resolution", "75"}}
