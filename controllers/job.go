@@ -126,10 +126,7 @@ func OutputLocation(ej *v1alpha1.ExportJob, cfg Config) (bucket, key string) {
 // with its extension replaced by ".pdf", reduced to characters safe in object keys and
 // Content-Disposition headers.
 func PDFName(ej *v1alpha1.ExportJob) string {
-	name := ej.Spec.Source.Filename
-	if name == "" {
-		name = path.Base(ej.Spec.Source.Key)
-	}
+	name := sourceFilename(ej)
 	name = strings.TrimSuffix(name, path.Ext(name))
 	name = strings.Map(func(r rune) rune {
 		switch {
@@ -145,6 +142,14 @@ func PDFName(ej *v1alpha1.ExportJob) string {
 		name = "document"
 	}
 	return name + ".pdf"
+}
+
+// sourceFilename is the user's original file name, or the source key's base name without one.
+func sourceFilename(ej *v1alpha1.ExportJob) string {
+	if ej.Spec.Source.Filename != "" {
+		return ej.Spec.Source.Filename
+	}
+	return path.Base(ej.Spec.Source.Key)
 }
 
 // ConversionTimeout is the budget the converter gets for LibreOffice: the Job deadline minus a
@@ -263,14 +268,10 @@ func converterPodSpec(ej *v1alpha1.ExportJob, cfg Config, image string) corev1.P
 // the storage Secret by reference: they never appear in the Job spec.
 func converterEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
 	outBucket, outKey := OutputLocation(ej, cfg)
-	filename := ej.Spec.Source.Filename
-	if filename == "" {
-		filename = path.Base(ej.Spec.Source.Key)
-	}
 	env := []corev1.EnvVar{
 		{Name: contract.EnvSourceBucket, Value: SourceBucket(ej, cfg)},
 		{Name: contract.EnvSourceKey, Value: ej.Spec.Source.Key},
-		{Name: contract.EnvSourceFilename, Value: filename},
+		{Name: contract.EnvSourceFilename, Value: sourceFilename(ej)},
 		{Name: contract.EnvOutputBucket, Value: outBucket},
 		{Name: contract.EnvOutputKey, Value: outKey},
 		{Name: contract.EnvTimeoutSeconds, Value: strconv.Itoa(int(ConversionTimeout(timeoutSeconds(ej))))},

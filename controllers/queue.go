@@ -70,30 +70,19 @@ func queueOrder(a, b queueEntry) int {
 }
 
 // admissible reports whether uid may start now: running exports take slots first, then the
-// queued ones in queue order. started tells which queued ones already have a Job (the status
-// does not show it yet); it is only asked about entries ahead of uid, so a long queue costs a
-// sort, not a lookup per entry. queue need not be sorted.
+// queued ones in queue order, so uid starts when it is among the first limit-running heads.
+// queue need not be sorted.
 func admissible(uid types.UID, queue []queueEntry, running, limit int, started func(queueEntry) (bool, error)) (bool, error) {
-	free := limit - running
-	for _, e := range sortedQueue(queue) {
-		if free <= 0 {
-			return false, nil
-		}
-		if e.uid == uid {
-			return true, nil
-		}
-		s, err := started(e)
-		if err != nil {
-			return false, err
-		}
-		if !s {
-			free--
-		}
+	first, err := heads(queue, limit-running, started)
+	if err != nil {
+		return false, err
 	}
-	return false, nil
+	return slices.ContainsFunc(first, func(e queueEntry) bool { return e.uid == uid }), nil
 }
 
-// heads returns the first n queued entries without a Job, in queue order.
+// heads returns the first n queued entries without a Job, in queue order. started tells which
+// queued ones already have a Job (their status does not show it yet); it is asked only until n
+// entries are found, so a long queue costs a sort, not a lookup per entry.
 func heads(queue []queueEntry, n int, started func(queueEntry) (bool, error)) ([]queueEntry, error) {
 	var out []queueEntry
 	for _, e := range sortedQueue(queue) {

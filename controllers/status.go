@@ -120,7 +120,7 @@ func failed(ej *v1alpha1.ExportJob, c *batchv1.JobCondition, pods []corev1.Pod) 
 		return v
 	case batchv1.JobReasonBackoffLimitExceeded:
 		term := lastTerminated(pods, func(code int32) bool { return code != contract.ExitSuccess })
-		n := ptr.Deref(ej.Spec.Retries, 2) + 1
+		n := retries(ej) + 1
 		v.reason, v.message = converterFailure(term, v1alpha1.ReasonBackoffLimitExceeded, "The converter pod failed without a report")
 		v.message = fmt.Sprintf("All %d attempts failed; the last one: %s", n, v.message)
 		return v
