@@ -106,7 +106,7 @@ func (r *ExportJobReconciler) observe(ctx context.Context, ej *v1alpha1.ExportJo
 	obs.job = job
 	pods := &corev1.PodList{}
 	if err := r.List(ctx, pods, client.InNamespace(ej.Namespace),
-		client.MatchingLabels{LabelExportJob: ej.Name, batchv1.ControllerUidLabel: string(job.UID)}); err != nil {
+		client.MatchingLabels{v1alpha1.LabelExportJob: ej.Name, batchv1.ControllerUidLabel: string(job.UID)}); err != nil {
 		return obs, fmt.Errorf("listing pods of Job %s: %w", job.Name, err)
 	}
 	obs.pods = pods.Items
@@ -261,7 +261,7 @@ func (r *ExportJobReconciler) wakeQueueHeads(p predicate.Funcs) handler.EventHan
 }
 
 func podToExportJob(_ context.Context, obj client.Object) []reconcile.Request {
-	name := obj.GetLabels()[LabelExportJob]
+	name := obj.GetLabels()[v1alpha1.LabelExportJob]
 	if name == "" {
 		return nil
 	}

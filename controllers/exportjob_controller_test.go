@@ -80,7 +80,7 @@ func waitJob(t *testing.T, ns, name string) *batchv1.Job {
 func converterJobs(t *testing.T, ns string) []batchv1.Job {
 	t.Helper()
 	list := &batchv1.JobList{}
-	must(t, k8s.List(context.Background(), list, client.InNamespace(ns), client.HasLabels{LabelExportJob}))
+	must(t, k8s.List(context.Background(), list, client.InNamespace(ns), client.HasLabels{v1alpha1.LabelExportJob}))
 	return list.Items
 }
 
@@ -401,7 +401,7 @@ func TestConcurrencyLimitAndQueueOrder(t *testing.T) {
 		eventually(t, wait, func() error {
 			var got []string
 			for _, j := range converterJobs(t, ns) {
-				got = append(got, j.Labels[LabelExportJob])
+				got = append(got, j.Labels[v1alpha1.LabelExportJob])
 			}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				return fmt.Errorf("Jobs exist for %v, want %v", got, want)

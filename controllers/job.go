@@ -3,10 +3,8 @@ package controllers
 import (
 	"fmt"
 	"hash/fnv"
-	"path"
 	"strconv"
 	"strings"
-	"unicode"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -22,15 +20,9 @@ import (
 	"github.com/kubexport/kubexport/internal/contract"
 )
 
-// Labels and annotations the operator puts on or reads from objects.
+// Names in the converter Jobs the operator builds (the keys that describe an ExportJob's
+// objects are in api/v1alpha1).
 const (
-	// LabelExportJob names the ExportJob a converter Job and its pods belong to. The operator's
-	// cache only holds Jobs and pods carrying it.
-	LabelExportJob = "kubexport.io/export-job"
-	// AnnotationConverterImage overrides the operator's converter image for one ExportJob
-	// (for testing a new converter build).
-	AnnotationConverterImage = "kubexport.io/converter-image"
-
 	labelName      = "app.kubernetes.io/name"
 	labelManagedBy = "app.kubernetes.io/managed-by"
 	converterName  = "converter"
@@ -99,59 +91,6 @@ func JobName(ejName string) string {
 	return prefix + sum + jobNameSuffix
 }
 
-// SourceBucket is the bucket the document is read from.
-func SourceBucket(ej *v1alpha1.ExportJob, cfg Config) string {
-	if ej.Spec.Source.Bucket != "" {
-		return ej.Spec.Source.Bucket
-	}
-	return cfg.DefaultBucket
-}
-
-// OutputLocation is the bucket and key the PDF is written to.
-func OutputLocation(ej *v1alpha1.ExportJob, cfg Config) (bucket, key string) {
-	bucket, key = cfg.DefaultBucket, ""
-	if out := ej.Spec.Output; out != nil {
-		if out.Bucket != "" {
-			bucket = out.Bucket
-		}
-		key = out.Key
-	}
-	if key == "" {
-		key = path.Join(ej.Namespace, ej.Name, PDFName(ej))
-	}
-	return bucket, key
-}
-
-// PDFName is the file name of the PDF: the original file name (or the source key's base name)
-// with its extension replaced by ".pdf", reduced to characters safe in object keys and
-// Content-Disposition headers.
-func PDFName(ej *v1alpha1.ExportJob) string {
-	name := sourceFilename(ej)
-	name = strings.TrimSuffix(name, path.Ext(name))
-	name = strings.Map(func(r rune) rune {
-		switch {
-		case r == '/' || r == '\\' || unicode.IsControl(r):
-			return '_'
-		case unicode.IsSpace(r):
-			return ' '
-		}
-		return r
-	}, name)
-	name = strings.Trim(strings.TrimSpace(name), ".")
-	if name == "" {
-		name = "document"
-	}
-	return name + ".pdf"
-}
-
-// sourceFilename is the user's original file name, or the source key's base name without one.
-func sourceFilename(ej *v1alpha1.ExportJob) string {
-	if ej.Spec.Source.Filename != "" {
-		return ej.Spec.Source.Filename
-	}
-	return path.Base(ej.Spec.Source.Key)
-}
-
 // ConversionTimeout is the budget the converter gets for LibreOffice: the Job deadline minus a
 // margin for download, upload and reporting, so the converter can report ConversionTimeout
 // before the Job's activeDeadlineSeconds kills it.
@@ -160,24 +99,16 @@ func ConversionTimeout(timeoutSeconds int32) int32 {
 	return max(timeoutSeconds-margin, 1)
 }
 
-func timeoutSeconds(ej *v1alpha1.ExportJob) int32 {
-	return ptr.Deref(ej.Spec.TimeoutSeconds, 300)
-}
-
-func retries(ej *v1alpha1.ExportJob) int32 {
-	return ptr.Deref(ej.Spec.Retries, 2)
-}
-
 // BuildJob returns the converter Job for ej. It is a pure function of its inputs: the
 // reconciler creates exactly what it returns.
 func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 	labels := map[string]string{
-		labelName:      "kubexport-converter",
-		labelManagedBy: "kubexport",
-		LabelExportJob: ej.Name,
+		labelName:               "kubexport-converter",
+		labelManagedBy:          "kubexport",
+		v1alpha1.LabelExportJob: ej.Name,
 	}
 	image := cfg.ConverterImage
-	if img := ej.Annotations[AnnotationConverterImage]; img != "" {
+	if img := ej.Annotations[v1alpha1.AnnotationConverterImage]; img != "" {
 		image = img
 	}
 	return &batchv1.Job{
@@ -188,8 +119,8 @@ func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ej, v1alpha1.GroupVersion.WithKind("ExportJob"))},
 		},
 		Spec: batchv1.JobSpec{
-			ActiveDeadlineSeconds: ptr.To(int64(timeoutSeconds(ej))),
-			BackoffLimit:          ptr.To(retries(ej)),
+			ActiveDeadlineSeconds: ptr.To(int64(ej.TimeoutSecondsOrDefault())),
+			BackoffLimit:          ptr.To(ej.RetriesOrDefault()),
 			Completions:           ptr.To(int32(1)),
 			Parallelism:           ptr.To(int32(1)),
 			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
@@ -267,14 +198,14 @@ func converterPodSpec(ej *v1alpha1.ExportJob, cfg Config, image string) corev1.P
 // converterEnv is the converter's parameters (see internal/contract). Credentials come from
 // the storage Secret by reference: they never appear in the Job spec.
 func converterEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
-	outBucket, outKey := OutputLocation(ej, cfg)
+	outBucket, outKey := ej.OutputLocation(cfg.DefaultBucket)
 	env := []corev1.EnvVar{
-		{Name: contract.EnvSourceBucket, Value: SourceBucket(ej, cfg)},
+		{Name: contract.EnvSourceBucket, Value: ej.SourceBucketOr(cfg.DefaultBucket)},
 		{Name: contract.EnvSourceKey, Value: ej.Spec.Source.Key},
-		{Name: contract.EnvSourceFilename, Value: sourceFilename(ej)},
+		{Name: contract.EnvSourceFilename, Value: ej.SourceFilename()},
 		{Name: contract.EnvOutputBucket, Value: outBucket},
 		{Name: contract.EnvOutputKey, Value: outKey},
-		{Name: contract.EnvTimeoutSeconds, Value: strconv.Itoa(int(ConversionTimeout(timeoutSeconds(ej))))},
+		{Name: contract.EnvTimeoutSeconds, Value: strconv.Itoa(int(ConversionTimeout(ej.TimeoutSecondsOrDefault())))},
 		{Name: contract.EnvMaxInputBytes, Value: strconv.FormatInt(cfg.MaxInputBytes, 10)},
 		{Name: contract.EnvScratchDir, Value: scratchPath},
 		{Name: "HOME", Value: scratchPath},
@@ -322,7 +253,7 @@ func converterEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
 // CacheOptions limits the manager's cache to the Jobs and pods the operator made: it never
 // holds anyone else's pods, which keeps its memory bounded on a busy cluster.
 func CacheOptions() cache.Options {
-	req, _ := labels.NewRequirement(LabelExportJob, selection.Exists, nil) // constant, valid key
+	req, _ := labels.NewRequirement(v1alpha1.LabelExportJob, selection.Exists, nil) // constant, valid key
 	ours := labels.NewSelector().Add(*req)
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&batchv1.Job{}: {Label: ours},

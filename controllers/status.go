@@ -71,7 +71,7 @@ func judge(ej *v1alpha1.ExportJob, obs observation, cfg Config, now time.Time) v
 	if v, stuck := stuckPod(obs.pods, now); stuck {
 		return v
 	}
-	attempt := fmt.Sprintf("attempt %d of %d", attempts(job), retries(ej)+1)
+	attempt := fmt.Sprintf("attempt %d of %d", attempts(job), ej.RetriesOrDefault()+1)
 	switch {
 	case ptr.Deref(job.Status.Ready, 0) > 0 || anyPodRunning(obs.pods):
 		return verdict{phase: v1alpha1.PhaseRunning, reason: v1alpha1.ReasonConverting,
@@ -112,7 +112,7 @@ func failed(ej *v1alpha1.ExportJob, c *batchv1.JobCondition, pods []corev1.Pod) 
 	switch c.Reason {
 	case batchv1.JobReasonDeadlineExceeded:
 		v.reason = v1alpha1.ReasonDeadlineExceeded
-		v.message = fmt.Sprintf("The export ran longer than timeoutSeconds (%ds) and was stopped", timeoutSeconds(ej))
+		v.message = fmt.Sprintf("The export ran longer than timeoutSeconds (%ds) and was stopped", ej.TimeoutSecondsOrDefault())
 		return v
 	case batchv1.JobReasonPodFailurePolicy:
 		term := lastTerminated(pods, func(code int32) bool { return code == contract.ExitPermanent })
@@ -120,7 +120,7 @@ func failed(ej *v1alpha1.ExportJob, c *batchv1.JobCondition, pods []corev1.Pod) 
 		return v
 	case batchv1.JobReasonBackoffLimitExceeded:
 		term := lastTerminated(pods, func(code int32) bool { return code != contract.ExitSuccess })
-		n := retries(ej) + 1
+		n := ej.RetriesOrDefault() + 1
 		v.reason, v.message = converterFailure(term, v1alpha1.ReasonBackoffLimitExceeded, "The converter pod failed without a report")
 		v.message = fmt.Sprintf("All %d attempts failed; the last one: %s", n, v.message)
 		return v
@@ -313,7 +313,7 @@ func computeStatus(ej *v1alpha1.ExportJob, obs observation, v verdict, cfg Confi
 		}
 		if v.phase == v1alpha1.PhaseSucceeded {
 			set(v1alpha1.ConditionComplete, metav1.ConditionTrue, v.reason, v.message)
-			bucket, key := OutputLocation(ej, cfg)
+			bucket, key := ej.OutputLocation(cfg.DefaultBucket)
 			st.Output = &v1alpha1.OutputStatus{Bucket: bucket, Key: key}
 			if r := v.result; r != nil {
 				st.Output.Pages, st.Output.SizeBytes = int32(r.Pages), r.SizeBytes

@@ -23,6 +23,7 @@ import (
 	"github.com/kubexport/kubexport/converter"
 	"github.com/kubexport/kubexport/internal/contract"
 	"github.com/kubexport/kubexport/internal/testenv"
+	"github.com/kubexport/kubexport/internal/testutil/repo"
 )
 
 // Integration tests run the real converter binary against real LibreOffice and a real MinIO.
@@ -59,7 +60,7 @@ func converterBinary(t testing.TB) string {
 		}
 		buildBin = filepath.Join(buildDir, "converter")
 		cmd := exec.Command("go", "build", "-o", buildBin, "./cmd/converter")
-		cmd.Dir = testenv.RepoRoot(t)
+		cmd.Dir = repo.Root(t)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/converter: %w\n%s", err, out)
 		}

@@ -1,7 +1,5 @@
 package v1alpha1
 
-import "github.com/kubexport/kubexport/internal/contract"
-
 // Condition types of an ExportJob. Each is documented with the reasons it carries.
 const (
 	// ConditionQueued is True while the export waits for a free slot under the operator's
@@ -38,35 +36,36 @@ const (
 	ReasonRetrying = "Retrying"
 )
 
-// Reasons of the terminal conditions. The converter reports the ones shared with
-// internal/contract in its termination message; the operator adds the others.
+// Reasons of the terminal conditions. The converter reports the first group in its termination
+// message (internal/contract mirrors them, and a test keeps the two equal); the operator adds
+// the others.
 const (
 	// ReasonSucceeded: the PDF was written (Complete=True).
-	ReasonSucceeded = contract.ReasonSucceeded
+	ReasonSucceeded = "Succeeded"
 
 	// ReasonPasswordProtected: the document is encrypted and no password, or a wrong one, was
 	// given (see spec.options.passwordSecretRef). Not retried.
-	ReasonPasswordProtected = contract.ReasonPasswordProtected
+	ReasonPasswordProtected = "PasswordProtected"
 	// ReasonCorrupt: the document is damaged or truncated. Not retried.
-	ReasonCorrupt = contract.ReasonCorrupt
+	ReasonCorrupt = "Corrupt"
 	// ReasonUnsupportedFormat: the content is not a supported office format (the message names
 	// the detected type). Not retried.
-	ReasonUnsupportedFormat = contract.ReasonUnsupportedFormat
+	ReasonUnsupportedFormat = "UnsupportedFormat"
 	// ReasonTooLarge: the document, or what its archive would expand to, exceeds the limits.
 	// Not retried.
-	ReasonTooLarge = contract.ReasonTooLarge
+	ReasonTooLarge = "TooLarge"
 	// ReasonConversionTimeout: LibreOffice did not finish within the conversion budget derived
 	// from spec.timeoutSeconds. Not retried.
-	ReasonConversionTimeout = contract.ReasonConversionTimeout
+	ReasonConversionTimeout = "ConversionTimeout"
 	// ReasonConversionFailed: LibreOffice produced no usable PDF.
-	ReasonConversionFailed = contract.ReasonConversionFailed
+	ReasonConversionFailed = "ConversionFailed"
 	// ReasonSourceNotFound: spec.source names an object that does not exist. Not retried.
-	ReasonSourceNotFound = contract.ReasonSourceNotFound
+	ReasonSourceNotFound = "SourceNotFound"
 	// ReasonStorageError: the object store was unreachable or refused a request on every
 	// attempt (retried up to spec.retries times).
-	ReasonStorageError = contract.ReasonStorageError
+	ReasonStorageError = "StorageError"
 	// ReasonInvalidParameters: the converter rejected the parameters it was given.
-	ReasonInvalidParameters = contract.ReasonInvalidParameters
+	ReasonInvalidParameters = "InvalidParameters"
 
 	// ReasonDeadlineExceeded: the Job ran longer than spec.timeoutSeconds and was stopped.
 	ReasonDeadlineExceeded = "DeadlineExceeded"

@@ -73,8 +73,10 @@ const (
 	OutcomeFailed    Outcome = "Failed"
 )
 
-// Reasons the converter reports. They are also the ExportJob condition reasons of the same name
-// (see api/v1alpha1), so a user sees exactly what the converter found.
+// Reasons the converter reports. They mirror the ExportJob condition reasons of the same name,
+// defined and documented in api/v1alpha1 (TestReasonsMirrorAPI keeps them equal), so a user
+// sees exactly what the converter found. The converter does not import the API package, which
+// would link Kubernetes' API types into it.
 const (
 	ReasonSucceeded         = "Succeeded"
 	ReasonPasswordProtected = "PasswordProtected" // encrypted input and no (or a wrong) password

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/testutil/repo"
 )
 
 // APIServer is a real kube-apiserver and etcd (envtest) with the ExportJob CRD installed.
@@ -48,7 +49,7 @@ func StartAPIServer(suite string) (*APIServer, error) {
 		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: %s needs kube-apiserver and etcd. "+
 			"Run `make test`, or `export KUBEBUILDER_ASSETS=$(hack/envtest-binaries.sh)` first (or -short for the pure tests)", suite)
 	}
-	root, err := FindRepoRoot()
+	root, err := repo.FindRoot()
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/kubexport/kubexport/internal/storage"
+	"github.com/kubexport/kubexport/internal/testutil/repo"
 )
 
 // EnvMinIO names the MinIO server binary; without it the harness asks hack/install-minio.sh.
@@ -195,7 +196,7 @@ func FindMinIO() (string, error) {
 		}
 		return p, nil
 	}
-	root, err := FindRepoRoot()
+	root, err := repo.FindRoot()
 	if err != nil {
 		return "", err
 	}
@@ -206,41 +207,13 @@ func FindMinIO() (string, error) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			msg = string(ee.Stderr)
 		}
-		return "", fmt.Errorf("set %s or run hack/install-minio.sh (make install-minio): %s failed: %w\n%s", EnvMinIO, script, err, msg)
+		return "", fmt.Errorf("set %s or run hack/install-minio.sh (make minio): %s failed: %w\n%s", EnvMinIO, script, err, msg)
 	}
 	p := strings.TrimSpace(string(out))
 	if _, err := exec.LookPath(p); err != nil {
 		return "", fmt.Errorf("%s printed %q, which is not executable: %w", script, p, err)
 	}
 	return p, nil
-}
-
-// FindRepoRoot finds the module root (the directory holding go.mod) from the working directory.
-func FindRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// RepoRoot is the module root, for tests that need paths relative to it.
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := FindRepoRoot()
-	if err != nil {
-		t.Fatalf("finding the repository root: %v", err)
-	}
-	return root
 }
 
 func freePort() (int, error) {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/kubexport/kubexport/internal/testenv"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
+	"github.com/kubexport/kubexport/internal/testutil/repo"
 )
 
 // The benchmarks measure the service as a separate process (the built cmd/uploader binary), so
@@ -71,7 +72,7 @@ type uploaderProcess struct {
 
 func startUploaderProcess(b *testing.B, m *testenv.MinIO, tokenFile string) *uploaderProcess {
 	b.Helper()
-	root := testenv.RepoRoot(b)
+	root := repo.Root(b)
 	bin := filepath.Join(b.TempDir(), "uploader")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/uploader")
 	build.Dir = root

@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"k8s.io/utils/ptr"
 
-	"github.com/kubexport/kubexport/internal/testenv"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
+	"github.com/kubexport/kubexport/internal/testutil/repo"
 )
 
 // chromiumPath finds Debian's Chromium: $KUBEXPORT_CHROMIUM, else /usr/bin/chromium. Missing, the
@@ -40,7 +40,7 @@ func artifactsDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("KUBEXPORT_ARTIFACTS")
 	if dir == "" {
-		dir = filepath.Join(testenv.RepoRoot(t), "bin", "artifacts")
+		dir = filepath.Join(repo.Root(t), "bin", "artifacts")
 	}
 	must(t, os.MkdirAll(dir, 0o755))
 	return dir

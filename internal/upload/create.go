@@ -20,7 +20,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
-	"github.com/kubexport/kubexport/controllers"
 )
 
 // Object key prefixes in the service's bucket.
@@ -225,7 +224,7 @@ func buildExportJob(cfg Config, id string, up *uploaded, opts Options, now time.
 			TimeoutSeconds: opts.TimeoutSeconds,
 		},
 	}
-	ej.Spec.Output = &v1alpha1.OutputSpec{Bucket: cfg.Bucket, Key: resultPrefix + id + "/" + controllers.PDFName(ej)}
+	ej.Spec.Output = &v1alpha1.OutputSpec{Bucket: cfg.Bucket, Key: resultPrefix + id + "/" + ej.PDFName()}
 	if cfg.StorageSecretName != "" {
 		ej.Spec.StorageSecretRef = &corev1.LocalObjectReference{Name: cfg.StorageSecretName}
 	}

@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
-	"github.com/kubexport/kubexport/controllers"
 )
 
 // lookup finds the export named by the {id} path value in the cache. The object is shared.
@@ -191,7 +190,7 @@ func (s *Server) objectKeys(ej *v1alpha1.ExportJob) map[string][]string {
 		keys[bucket] = append(keys[bucket], key)
 	}
 	add(ej.Spec.Source.Bucket, ej.Spec.Source.Key)
-	add(controllers.OutputLocation(ej, controllers.Config{DefaultBucket: s.cfg.Bucket}))
+	add(ej.OutputLocation(s.cfg.Bucket))
 	if out := ej.Status.Output; out != nil && out.Key != "" {
 		add(out.Bucket, out.Key)
 	}

@@ -29,7 +29,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
-	"github.com/kubexport/kubexport/controllers"
 	"github.com/kubexport/kubexport/internal/testenv"
 )
 
@@ -366,7 +365,7 @@ func (e *testEnv) running(t testing.TB, id string) {
 func (e *testEnv) succeed(t testing.TB, id string, pages int) []byte {
 	t.Helper()
 	ej := e.exportJob(t, id)
-	bucket, key := controllers.OutputLocation(ej, controllers.Config{DefaultBucket: e.cfg.Bucket})
+	bucket, key := ej.OutputLocation(e.cfg.Bucket)
 	pdf := makePDF(pages, ej.Spec.Source.Filename)
 	_, err := e.minio.Client.PutObject(context.Background(), bucket, key, bytes.NewReader(pdf), int64(len(pdf)),
 		minio.PutObjectOptions{ContentType: "application/pdf"})

@@ -8,7 +8,6 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
-	"github.com/kubexport/kubexport/controllers"
 	"github.com/kubexport/kubexport/internal/storage"
 )
 
@@ -27,7 +26,7 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	bucket, key := resultLocation(ej, s.cfg.Bucket)
-	name := controllers.PDFName(ej)
+	name := ej.PDFName()
 	disposition := ContentDisposition(name)
 
 	if redirect, _ := strconv.ParseBool(r.URL.Query().Get("redirect")); redirect {
@@ -103,7 +102,7 @@ func resultLocation(ej *v1alpha1.ExportJob, defaultBucket string) (bucket, key s
 		}
 		return bucket, out.Key
 	}
-	return controllers.OutputLocation(ej, controllers.Config{DefaultBucket: defaultBucket})
+	return ej.OutputLocation(defaultBucket)
 }
 
 // deadlineWriter drops a download whose client stops reading for the write timeout.

@@ -7,7 +7,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
-	"github.com/kubexport/kubexport/controllers"
 )
 
 // Labels and annotations the service puts on the ExportJobs it creates.
@@ -138,7 +137,7 @@ func NewExportView(ej *v1alpha1.ExportJob) ExportView {
 		v.Options = ov
 	}
 	if ej.Status.Phase == v1alpha1.PhaseSucceeded {
-		v.Output = &OutputView{Filename: controllers.PDFName(ej)}
+		v.Output = &OutputView{Filename: ej.PDFName()}
 		if out := ej.Status.Output; out != nil {
 			v.Output.Pages, v.Output.SizeBytes = out.Pages, out.SizeBytes
 			v.Output.SHA256, v.Output.DurationMs = out.SHA256, out.DurationMs

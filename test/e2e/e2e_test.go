@@ -25,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
-	"github.com/kubexport/kubexport/controllers"
 	"github.com/kubexport/kubexport/converter"
 	"github.com/kubexport/kubexport/internal/testutil/corpus"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
@@ -96,7 +95,7 @@ func pdfPages(t testing.TB, key string) int {
 func jobsOf(t testing.TB, name string) []batchv1.Job {
 	t.Helper()
 	list := &batchv1.JobList{}
-	if err := k8s.List(context.Background(), list, client.InNamespace(ns), client.MatchingLabels{controllers.LabelExportJob: name}); err != nil {
+	if err := k8s.List(context.Background(), list, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelExportJob: name}); err != nil {
 		t.Fatal(err)
 	}
 	return list.Items
@@ -316,7 +315,7 @@ func TestInvalidCorpusFails(t *testing.T) {
 func TestDeadlineExceeded(t *testing.T) {
 	putObject(t, "e2e/deadline/deck.pptx", docs.PPTX(1))
 	newExport(t, "e2e-deadline", "e2e/deadline/deck.pptx", func(ej *v1alpha1.ExportJob) {
-		ej.Annotations = map[string]string{controllers.AnnotationConverterImage: slowImage(t)}
+		ej.Annotations = map[string]string{v1alpha1.AnnotationConverterImage: slowImage(t)}
 		ej.Spec.TimeoutSeconds = ptr.To(int32(10))
 	})
 	ej := waitExport(t, "e2e-deadline", long, finished)
@@ -328,7 +327,7 @@ func TestDeadlineExceeded(t *testing.T) {
 func TestCancel(t *testing.T) {
 	putObject(t, "e2e/cancel/deck.pptx", docs.PPTX(1))
 	newExport(t, "e2e-cancel", "e2e/cancel/deck.pptx", func(ej *v1alpha1.ExportJob) {
-		ej.Annotations = map[string]string{controllers.AnnotationConverterImage: slowImage(t)}
+		ej.Annotations = map[string]string{v1alpha1.AnnotationConverterImage: slowImage(t)}
 	})
 	waitExport(t, "e2e-cancel", long, func(ej *v1alpha1.ExportJob) bool { return ej.Status.Phase == v1alpha1.PhaseRunning })
 	kubectl(t, "", "patch", "exportjob", "e2e-cancel", "--type=merge", "-p", `{"spec":{"cancel":true}}`)
@@ -339,7 +338,7 @@ func TestCancel(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		pods := &corev1.PodList{}
-		if err := k8s.List(context.Background(), pods, client.InNamespace(ns), client.MatchingLabels{controllers.LabelExportJob: "e2e-cancel"}); err != nil {
+		if err := k8s.List(context.Background(), pods, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelExportJob: "e2e-cancel"}); err != nil {
 			t.Fatal(err)
 		}
 		if len(pods.Items) == 0 && len(jobsOf(t, "e2e-cancel")) == 0 {
@@ -368,7 +367,7 @@ func TestConcurrencyLimit(t *testing.T) {
 		for ctx.Err() == nil {
 			jobs := &batchv1.JobList{}
 			exports := &v1alpha1.ExportJobList{}
-			if k8s.List(ctx, jobs, client.InNamespace(ns), client.HasLabels{controllers.LabelExportJob}) == nil &&
+			if k8s.List(ctx, jobs, client.InNamespace(ns), client.HasLabels{v1alpha1.LabelExportJob}) == nil &&
 				k8s.List(ctx, exports, client.InNamespace(ns), client.MatchingLabels{e2eLabel: t.Name()}) == nil {
 				running, q := 0, 0
 				for _, j := range jobs.Items {

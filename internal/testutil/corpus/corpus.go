@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/kubexport/kubexport/internal/contract"
-	"github.com/kubexport/kubexport/internal/testenv"
+	"github.com/kubexport/kubexport/internal/testutil/repo"
 )
 
 // EnvDir overrides the corpus directory.
@@ -79,7 +79,7 @@ func Parse(r io.Reader) ([]File, error) {
 func Find() (string, error) {
 	dir := os.Getenv(EnvDir)
 	if dir == "" {
-		root, err := testenv.FindRepoRoot()
+		root, err := repo.FindRoot()
 		if err != nil {
 			return "", err
 		}
