@@ -40,7 +40,8 @@ type ExportJobReconciler struct {
 	Config    Config
 	// Clock is injected so tests control time (TTL, grace periods).
 	Clock clock.PassiveClock
-	// MaxConcurrentReconciles is the number of reconcile workers (default 1).
+	// MaxConcurrentReconciles is the number of reconcile workers; zero means
+	// DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
 
 	admission *admission
@@ -234,7 +235,7 @@ func (r *ExportJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A freed slot wakes the ExportJobs first in line.
 		Watches(&batchv1.Job{}, r.wakeQueueHeads(slotFreed)).
 		Watches(&v1alpha1.ExportJob{}, r.wakeQueueHeads(leftQueue)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers()}).
 		Named("exportjob").
 		Complete(r)
 }
@@ -291,4 +292,15 @@ var leftQueue = predicate.Funcs{
 		return ok && len(indexQueued(e.ObjectOld)) > 0 &&
 			(ej.Spec.Cancel || !ej.DeletionTimestamp.IsZero() || ej.Status.Phase.IsTerminal())
 	},
+}
+
+// DefaultMaxConcurrentReconciles is the number of reconcile workers when none is configured
+// (the manager's --max-concurrent-reconciles default).
+const DefaultMaxConcurrentReconciles = 4
+
+func (r *ExportJobReconciler) workers() int {
+	if r.MaxConcurrentReconciles > 0 {
+		return r.MaxConcurrentReconciles
+	}
+	return DefaultMaxConcurrentReconciles
 }

@@ -205,6 +205,7 @@ func converterEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
 		{Name: contract.EnvSourceFilename, Value: ej.SourceFilename()},
 		{Name: contract.EnvOutputBucket, Value: outBucket},
 		{Name: contract.EnvOutputKey, Value: outKey},
+		{Name: contract.EnvOutputFilename, Value: ej.PDFName()},
 		{Name: contract.EnvTimeoutSeconds, Value: strconv.Itoa(int(ConversionTimeout(ej.TimeoutSecondsOrDefault())))},
 		{Name: contract.EnvMaxInputBytes, Value: strconv.FormatInt(cfg.MaxInputBytes, 10)},
 		{Name: contract.EnvScratchDir, Value: scratchPath},

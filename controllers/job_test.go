@@ -81,6 +81,7 @@ func TestBuildJob(t *testing.T) {
 		contract.EnvSourceFilename:   "deck.pptx",
 		contract.EnvOutputBucket:     "kubexport",
 		contract.EnvOutputKey:        "team/deck/deck.pdf",
+		contract.EnvOutputFilename:   "deck.pdf",
 		contract.EnvTimeoutSeconds:   "270",
 		contract.EnvMaxInputBytes:    "209715200",
 		contract.EnvScratchDir:       "/scratch",

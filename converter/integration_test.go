@@ -203,6 +203,12 @@ type jobEnv struct {
 	terminationLog, scratch string
 }
 
+// The PDF name every Job of these tests gets from its operator, and the header it must store.
+const (
+	integrationPDFName        = "Résumé 3.pdf"
+	integrationPDFDisposition = `attachment; filename="R_sum_ 3.pdf"; filename*=UTF-8''R%C3%A9sum%C3%A9%203.pdf`
+)
+
 func newJobEnv(t *testing.T, m *testenv.MinIO, srcBucket, outBucket, name string) *jobEnv {
 	t.Helper()
 	dir := t.TempDir()
@@ -221,6 +227,7 @@ func (j *jobEnv) env() []string {
 		contract.EnvSourceFilename+"="+j.filename,
 		contract.EnvOutputBucket+"="+j.outBucket,
 		contract.EnvOutputKey+"="+j.outKey,
+		contract.EnvOutputFilename+"="+integrationPDFName,
 		contract.EnvTerminationLog+"="+j.terminationLog,
 		contract.EnvScratchDir+"="+j.scratch,
 	), j.extra...)
@@ -276,6 +283,9 @@ func (j *jobEnv) expectUploaded(t *testing.T, r result, wantPages int) {
 	}
 	if info.ContentType != "application/pdf" {
 		t.Errorf("content type %q, want application/pdf", info.ContentType)
+	}
+	if got, want := info.Metadata.Get("Content-Disposition"), integrationPDFDisposition; got != want {
+		t.Errorf("Content-Disposition %q, want %q", got, want)
 	}
 	wantMeta := map[string]string{
 		"Original-Filename": url.PathEscape(j.filename),

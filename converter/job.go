@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/url"
 	"os"
 	"path"
@@ -19,6 +18,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/disposition"
 	"github.com/kubexport/kubexport/internal/storage"
 )
 
@@ -36,11 +36,14 @@ type JobParams struct {
 	// SourceFilename is the user's original file name; the key's base name if empty.
 	SourceFilename          string
 	OutputBucket, OutputKey string
-	Options                 Options
-	Timeout                 time.Duration
-	MaxInputBytes           int64
-	ScratchDir              string
-	TerminationLog          string
+	// OutputFilename names the PDF in its Content-Disposition; the output key's base name if
+	// empty (the operator passes the ExportJob's PDF name).
+	OutputFilename string
+	Options        Options
+	Timeout        time.Duration
+	MaxInputBytes  int64
+	ScratchDir     string
+	TerminationLog string
 }
 
 // JobParamsFromEnv reads the contract's Job environment through getenv (os.Getenv). A missing or
@@ -52,6 +55,7 @@ func JobParamsFromEnv(getenv func(string) string) (JobParams, error) {
 		SourceFilename: getenv(contract.EnvSourceFilename),
 		OutputBucket:   strings.TrimSpace(getenv(contract.EnvOutputBucket)),
 		OutputKey:      getenv(contract.EnvOutputKey),
+		OutputFilename: getenv(contract.EnvOutputFilename),
 		ScratchDir:     getenv(contract.EnvScratchDir),
 		TerminationLog: getenv(contract.EnvTerminationLog),
 		Options: Options{
@@ -169,7 +173,7 @@ func (c Config) RunJob(ctx context.Context, client *minio.Client, p JobParams) (
 	log.Info("Uploading PDF", "pages", out.Pages, "bytes", out.SizeBytes)
 	_, err = client.FPutObject(ctx, p.OutputBucket, p.OutputKey, pdf, minio.PutObjectOptions{
 		ContentType:        "application/pdf",
-		ContentDisposition: contentDisposition(p.SourceFilename),
+		ContentDisposition: disposition.Attachment(p.pdfName()),
 		UserMetadata: map[string]string{
 			MetaOriginalFilename: url.PathEscape(p.SourceFilename),
 			MetaSHA256:           out.SHA256,
@@ -213,13 +217,12 @@ func download(ctx context.Context, client *minio.Client, bucket, key, dst string
 	return nil
 }
 
-// contentDisposition names the download after the original file, with a .pdf extension.
-func contentDisposition(original string) string {
-	name := strings.TrimSuffix(path.Base(original), path.Ext(original)) + ".pdf"
-	if v := mime.FormatMediaType("inline", map[string]string{"filename": name}); v != "" {
-		return v
+// pdfName is the PDF's download name: the one the operator passed, else the output key's.
+func (p JobParams) pdfName() string {
+	if p.OutputFilename != "" {
+		return p.OutputFilename
 	}
-	return "inline"
+	return path.Base(p.OutputKey)
 }
 
 // RunJobFromEnv is Job mode end to end: it reads the parameters and storage settings from getenv,

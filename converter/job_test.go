@@ -37,13 +37,13 @@ func TestJobParamsFromEnv(t *testing.T) {
 			SourceBucket: "uploads", SourceKey: "u/1/deck.pptx", SourceFilename: "deck.pptx",
 			OutputBucket: "exports", OutputKey: "e/1.pdf", TerminationLog: contract.DefaultTerminationLog}},
 		{name: "everything", env: with(
-			contract.EnvSourceFilename, "Quarterly Review.pptx", contract.EnvPageRange, "1-2", contract.EnvPDFA, "PDF/A-2b",
+			contract.EnvSourceFilename, "Quarterly Review.pptx", contract.EnvOutputFilename, "Quarterly Review.pdf", contract.EnvPageRange, "1-2", contract.EnvPDFA, "PDF/A-2b",
 			contract.EnvExportNotes, "true", contract.EnvExportHiddenSlides, "false", contract.EnvQuality, "75",
 			contract.EnvMaxImageResolution, "300", contract.EnvPassword, "pw", contract.EnvTimeoutSeconds, "30",
 			contract.EnvMaxInputBytes, "1000", contract.EnvScratchDir, "/scratch", contract.EnvTerminationLog, "/tmp/term"),
 			want: JobParams{
 				SourceBucket: "uploads", SourceKey: "u/1/deck.pptx", SourceFilename: "Quarterly Review.pptx",
-				OutputBucket: "exports", OutputKey: "e/1.pdf",
+				OutputBucket: "exports", OutputKey: "e/1.pdf", OutputFilename: "Quarterly Review.pdf",
 				Options: Options{PageRange: "1-2", PDFA: "PDF/A-2b", ExportNotes: true, Quality: 75, MaxImageResolution: 300, Password: "pw"},
 				Timeout: 30 * time.Second, MaxInputBytes: 1000, ScratchDir: "/scratch", TerminationLog: "/tmp/term"}},
 		{name: "missing output key", env: with(contract.EnvOutputKey, ""), wantReason: contract.ReasonInvalidParameters},
@@ -91,15 +91,17 @@ func TestStorageError(t *testing.T) {
 	}
 }
 
-func TestContentDisposition(t *testing.T) {
-	tests := map[string]string{
-		"deck.pptx":            `inline; filename=deck.pdf`,
-		"Quarterly Review.ppt": `inline; filename="Quarterly Review.pdf"`,
-		"Präsentation.pptx":    `inline; filename*=utf-8''Pr%C3%A4sentation.pdf`,
+func TestPDFName(t *testing.T) {
+	tests := map[string]struct {
+		p    JobParams
+		want string
+	}{
+		"the operator's name":   {JobParams{OutputKey: "team/a/x.pdf", OutputFilename: "Quarterly Review.pdf"}, "Quarterly Review.pdf"},
+		"the key's without one": {JobParams{OutputKey: "team/a/Präsentation.pdf"}, "Präsentation.pdf"},
 	}
-	for in, want := range tests {
-		if got := contentDisposition(in); got != want {
-			t.Errorf("contentDisposition(%q) = %q, want %q", in, got, want)
+	for name, tc := range tests {
+		if got := tc.p.pdfName(); got != tc.want {
+			t.Errorf("%s: pdfName() = %q, want %q", name, got, tc.want)
 		}
 	}
 }

@@ -2,11 +2,13 @@ package converter
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"regexp"
+	"math"
 	"strconv"
 	"strings"
 
+	"github.com/kubexport/kubexport/api/v1alpha1/validation"
 	"github.com/kubexport/kubexport/internal/contract"
 )
 
@@ -36,57 +38,40 @@ func (o Options) String() string {
 		o.PageRange, o.PDFA, o.ExportNotes, o.ExportHiddenSlides, o.Quality, o.MaxImageResolution, o.Password != "")
 }
 
-// PDF/A levels and LibreOffice's SelectPdfVersion values for them.
+// pdfaVersions maps the PDF/A levels (validation.PDFALevels) to LibreOffice's SelectPdfVersion.
 var pdfaVersions = map[string]int{
-	"PDF/A-1b": 1,
-	"PDF/A-2b": 2,
-	"PDF/A-3b": 3,
+	validation.PDFA1b: 1,
+	validation.PDFA2b: 2,
+	validation.PDFA3b: 3,
 }
 
-var pageRangeRE = regexp.MustCompile(`^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$`)
-
-// normalizePageRange removes blanks and checks the syntax "N", "N-M", comma-separated, with
-// 1 <= N <= M.
-func normalizePageRange(s string) (string, error) {
-	s = strings.Join(strings.Fields(s), "")
-	if s == "" {
-		return "", nil
-	}
-	if !pageRangeRE.MatchString(s) {
-		return "", fmt.Errorf("page range %q: want pages and ranges like 1-3,5", s)
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, errA := strconv.Atoi(lo)
-		b := a
-		var errB error
-		if isRange {
-			b, errB = strconv.Atoi(hi)
-		}
-		if errA != nil || errB != nil || a < 1 || b < a {
-			return "", fmt.Errorf("page range %q: %q is not a valid page or ascending range", s, part)
-		}
-	}
-	return s, nil
-}
-
-// Validate checks the options and returns them normalised; a failure is InvalidParameters.
+// Validate checks the options with the ExportJob's rules (api/v1alpha1/validation) and returns
+// them normalised; a failure is InvalidParameters. Zero values mean "unset", as in the API.
 func (o Options) Validate() (Options, error) {
-	pr, err := normalizePageRange(o.PageRange)
-	if err != nil {
+	o.PageRange = validation.NormalizePageRange(o.PageRange)
+	var errs []error
+	if o.PageRange != "" {
+		errs = append(errs, validation.PageRange(o.PageRange))
+	}
+	if o.PDFA != "" {
+		errs = append(errs, validation.PDFALevel(o.PDFA))
+	}
+	if o.Quality != 0 {
+		errs = append(errs, validation.Quality(clampInt32(o.Quality)))
+	}
+	if o.MaxImageResolution != 0 {
+		errs = append(errs, validation.MaxImageResolution(clampInt32(o.MaxImageResolution)))
+	}
+	if err := errors.Join(errs...); err != nil {
 		return o, permanent(contract.ReasonInvalidParameters, nil, "%v", err)
 	}
-	o.PageRange = pr
-	if _, ok := pdfaVersions[o.PDFA]; o.PDFA != "" && !ok {
-		return o, permanent(contract.ReasonInvalidParameters, nil, "PDF/A level %q: want PDF/A-1b, PDF/A-2b or PDF/A-3b", o.PDFA)
-	}
-	if o.Quality < 0 || o.Quality > 100 {
-		return o, permanent(contract.ReasonInvalidParameters, nil, "quality %d: want 1..100", o.Quality)
-	}
-	if o.MaxImageResolution != 0 && (o.MaxImageResolution < 50 || o.MaxImageResolution > 2400) {
-		return o, permanent(contract.ReasonInvalidParameters, nil, "max image resolution %d: want 50..2400 DPI", o.MaxImageResolution)
-	}
 	return o, nil
+}
+
+// clampInt32 keeps an out-of-range int out of range when narrowed, so it cannot wrap into a
+// valid value.
+func clampInt32(n int) int32 {
+	return int32(min(max(n, math.MinInt32), math.MaxInt32))
 }
 
 // filterProp is one property of LibreOffice's PDF export FilterData, in the JSON form soffice's

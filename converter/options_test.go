@@ -1,36 +1,55 @@
 package converter
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/testutil/rulecases"
 )
 
-func TestNormalizePageRange(t *testing.T) {
-	tests := []struct {
-		in, want string
-		wantErr  bool
-	}{
-		{"", "", false},
-		{"  ", "", false},
-		{"2", "2", false},
-		{"1-3,5", "1-3,5", false},
-		{" 1 - 3 , 5 ", "1-3,5", false},
-		{"3-3", "3-3", false},
-		{"0", "", true},
-		{"3-1", "", true},
-		{"1-", "", true},
-		{"-2", "", true},
-		{"1;3", "", true},
-		{"a", "", true},
-		{"1,,2", "", true},
+// TestOptionsAgreeWithTheAPI feeds the shared table of option values (the one the API server's
+// schema is tested with) to Validate: it accepts exactly the valid ones.
+func TestOptionsAgreeWithTheAPI(t *testing.T) {
+	cases := rulecases.For(rulecases.PageRange, rulecases.PDFA, rulecases.MaxImageResolution, rulecases.Quality)
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases: the shared table lost fields", len(cases))
 	}
-	for _, tc := range tests {
-		got, err := normalizePageRange(tc.in)
-		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("normalizePageRange(%q) = %q, %v; want %q, error %t", tc.in, got, err, tc.want, tc.wantErr)
+	for _, c := range cases {
+		var o Options
+		switch c.Field {
+		case rulecases.PageRange:
+			o.PageRange = c.Value
+		case rulecases.PDFA:
+			o.PDFA = c.Value
+		default:
+			n, err := strconv.Atoi(c.Value)
+			if err != nil {
+				t.Fatalf("%s=%q: %v", c.Field, c.Value, err)
+			}
+			if c.Field == rulecases.Quality {
+				o.Quality = n
+			} else {
+				o.MaxImageResolution = n
+			}
+		}
+		_, err := o.Validate()
+		if c.Valid && err != nil {
+			t.Errorf("%s=%q: refused a value the API accepts: %v", c.Field, c.Value, err)
+		}
+		if !c.Valid && reasonOf(err) != contract.ReasonInvalidParameters {
+			t.Errorf("%s=%q: got %v, want InvalidParameters", c.Field, c.Value, err)
+		}
+	}
+}
+
+func TestValidateNormalizesPageRange(t *testing.T) {
+	for in, want := range map[string]string{"": "", "  ": "", " 1 - 3 , 5 ": "1-3,5", "3-3": "3-3"} {
+		got, err := Options{PageRange: in}.Validate()
+		if err != nil || got.PageRange != want {
+			t.Errorf("Validate(PageRange %q) = %q, %v; want %q", in, got.PageRange, err, want)
 		}
 	}
 }
@@ -48,6 +67,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"quality too high", Options{Quality: 101}, contract.ReasonInvalidParameters},
 		{"negative quality", Options{Quality: -1}, contract.ReasonInvalidParameters},
 		{"resolution too low", Options{MaxImageResolution: 10}, contract.ReasonInvalidParameters},
+		{"resolution outside the API's set", Options{MaxImageResolution: 2400}, contract.ReasonInvalidParameters},
+		{"quality wraps to valid when narrowed", Options{Quality: 1<<32 + 50}, contract.ReasonInvalidParameters},
 	}
 	for _, tc := range tests {
 		_, err := tc.in.Validate()

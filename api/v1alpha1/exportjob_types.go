@@ -20,6 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/kubexport/kubexport/api/v1alpha1/validation"
 )
 
 // ExportJobSpec describes one document to convert to PDF. Apart from cancel, it cannot be
@@ -135,14 +137,15 @@ type OutputSpec struct {
 	Key string `json:"key,omitempty"`
 }
 
-// PDFAVersion is a PDF/A conformance level.
+// PDFAVersion is a PDF/A conformance level. The Enum states validation.PDFALevels for the API
+// server (TestCRDStatesTheGoConstants keeps them equal).
 // +kubebuilder:validation:Enum="PDF/A-1b";"PDF/A-2b";"PDF/A-3b"
 type PDFAVersion string
 
 const (
-	PDFA1b PDFAVersion = "PDF/A-1b"
-	PDFA2b PDFAVersion = "PDF/A-2b"
-	PDFA3b PDFAVersion = "PDF/A-3b"
+	PDFA1b PDFAVersion = validation.PDFA1b
+	PDFA2b PDFAVersion = validation.PDFA2b
+	PDFA3b PDFAVersion = validation.PDFA3b
 )
 
 // ConversionOptions tune the PDF export. They map to LibreOffice's PDF export filter options.

@@ -43,15 +43,20 @@ func main() {
 	flag.IntVar(&cfg.MaxRunningExports, "max-running-exports", cfg.MaxRunningExports, "Converter Jobs running at once; further ExportJobs wait in Queued, oldest first.")
 	flag.Int64Var(&cfg.MaxInputBytes, "max-input-bytes", cfg.MaxInputBytes, "Largest document the converter accepts; larger ones fail with TooLarge.")
 	flag.StringVar(&scratch, "scratch-size-limit", cfg.ScratchSizeLimit.String(), "Size limit of the converter's scratch volume.")
-	flag.IntVar(&workers, "max-concurrent-reconciles", 4, "Reconcile workers.")
+	flag.IntVar(&workers, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Reconcile workers.")
+	// The converter's resources default to controllers.DefaultConfig's, the one definition.
 	resources := map[string]*string{}
-	for _, r := range []struct{ name, kind, res, def string }{
-		{"converter-cpu-request", "requests", "cpu", "250m"},
-		{"converter-memory-request", "requests", "memory", "512Mi"},
-		{"converter-cpu-limit", "limits", "cpu", "2"},
-		{"converter-memory-limit", "limits", "memory", "2Gi"},
+	for _, r := range []struct {
+		name, kind string
+		res        corev1.ResourceName
+		def        resource.Quantity
+	}{
+		{"converter-cpu-request", "requests", corev1.ResourceCPU, cfg.Resources.Requests[corev1.ResourceCPU]},
+		{"converter-memory-request", "requests", corev1.ResourceMemory, cfg.Resources.Requests[corev1.ResourceMemory]},
+		{"converter-cpu-limit", "limits", corev1.ResourceCPU, cfg.Resources.Limits[corev1.ResourceCPU]},
+		{"converter-memory-limit", "limits", corev1.ResourceMemory, cfg.Resources.Limits[corev1.ResourceMemory]},
 	} {
-		resources[r.kind+"/"+r.res] = flag.String(r.name, r.def, fmt.Sprintf("Converter container %s %s.", r.res, strings.TrimSuffix(r.kind, "s")))
+		resources[r.kind+"/"+string(r.res)] = flag.String(r.name, r.def.String(), fmt.Sprintf("Converter container %s %s.", r.res, strings.TrimSuffix(r.kind, "s")))
 	}
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)

@@ -28,6 +28,7 @@ const (
 	EnvSourceFilename     = "KUBEXPORT_SOURCE_FILENAME" // the user's original file name, stored as PDF metadata
 	EnvOutputBucket       = "KUBEXPORT_OUTPUT_BUCKET"
 	EnvOutputKey          = "KUBEXPORT_OUTPUT_KEY"
+	EnvOutputFilename     = "KUBEXPORT_OUTPUT_FILENAME"      // the PDF's download name (ExportJob.PDFName); optional
 	EnvPageRange          = "KUBEXPORT_PAGE_RANGE"           // e.g. "1-3,5"; empty = all pages
 	EnvPDFA               = "KUBEXPORT_PDFA"                 // "PDF/A-1b", "PDF/A-2b", "PDF/A-3b" or empty
 	EnvExportNotes        = "KUBEXPORT_EXPORT_NOTES"         // "true" or "false"

@@ -2,7 +2,6 @@ package upload
 
 import (
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/api/v1alpha1/validation"
 )
 
 // Form fields of an upload besides the file.
@@ -24,16 +24,8 @@ const (
 	fieldMaxImageResolution = "maxImageResolution"
 )
 
-// Limits of the option fields.
-const (
-	maxFieldBytes    = 1024 // one option value
-	minTimeout       = 10   // the ExportJob's bounds for spec.timeoutSeconds
-	maxTimeout       = 86400
-	maxPageRangeLen  = 256
-	pageRangePattern = `^[1-9][0-9]{0,5}(-[1-9][0-9]{0,5})?(,[1-9][0-9]{0,5}(-[1-9][0-9]{0,5})?)*$`
-)
-
-var pageRangeRE = regexp.MustCompile(pageRangePattern)
+// maxFieldBytes bounds one option value.
+const maxFieldBytes = 1024
 
 // optionFields lists the accepted option fields, for error messages.
 var optionFields = []string{fieldPageRange, fieldPDFA, fieldExportNotes, fieldExportHiddenSlides,
@@ -96,26 +88,21 @@ func (f *optionForm) add(name, value string) error {
 		}
 		f.set = f.set || b
 	case fieldTimeoutSeconds:
-		n, err := parseIntField(name, value, minTimeout, maxTimeout)
+		n, err := parseIntField(name, value, validation.TimeoutSeconds)
 		if err != nil {
 			return err
 		}
 		f.tmo = ptr.To(n)
 	case fieldQuality:
-		n, err := parseIntField(name, value, 1, 100)
+		n, err := parseIntField(name, value, validation.Quality)
 		if err != nil {
 			return err
 		}
 		f.opts.Quality, f.set = ptr.To(n), true
 	case fieldMaxImageResolution:
-		n, err := parseIntField(name, value, 75, 1200)
+		n, err := parseIntField(name, value, validation.MaxImageResolution)
 		if err != nil {
 			return err
-		}
-		switch n {
-		case 75, 150, 300, 600, 1200:
-		default:
-			return invalidOption("maxImageResolution must be one of 75, 150, 300, 600 or 1200 (DPI), not %d", n)
 		}
 		f.opts.MaxImageResolution, f.set = ptr.To(n), true
 	default:
@@ -140,26 +127,12 @@ func invalidOption(format string, args ...any) *Error {
 	return newError(http.StatusBadRequest, codeInvalidOptions, format, args...)
 }
 
-// parsePageRange checks a page range the way the ExportJob's schema does (pattern and ascending
-// ranges), so a bad range is refused before anything is stored. Spaces are ignored.
+// parsePageRange checks a page range with the ExportJob schema's rule, so a bad range is refused
+// before anything is stored. Blanks are ignored.
 func parsePageRange(s string) (string, error) {
-	s = strings.ReplaceAll(s, " ", "")
-	if len(s) > maxPageRangeLen {
-		return "", invalidOption("pageRange is longer than %d characters", maxPageRangeLen)
-	}
-	if !pageRangeRE.MatchString(s) {
-		return "", invalidOption("pageRange %q is not a list of pages and ranges counted from 1, such as \"1-3,5\"", s)
-	}
-	for _, r := range strings.Split(s, ",") {
-		lo, hi, ok := strings.Cut(r, "-")
-		if !ok {
-			continue
-		}
-		a, _ := strconv.Atoi(lo)
-		b, _ := strconv.Atoi(hi)
-		if a > b {
-			return "", invalidOption("pageRange %q: each range must run from a lower to a higher page, as in \"1-3,5\"", s)
-		}
+	s = validation.NormalizePageRange(s)
+	if err := validation.PageRange(s); err != nil {
+		return "", invalidOption("%v", err)
 	}
 	return s, nil
 }
@@ -170,12 +143,12 @@ func parsePDFA(s string) (v1alpha1.PDFAVersion, error) {
 	case "none", "off", "false", "no":
 		return "", nil
 	}
-	for _, v := range []v1alpha1.PDFAVersion{v1alpha1.PDFA1b, v1alpha1.PDFA2b, v1alpha1.PDFA3b} {
-		if strings.EqualFold(s, string(v)) {
-			return v, nil
+	for _, v := range validation.PDFALevels {
+		if strings.EqualFold(s, v) {
+			return v1alpha1.PDFAVersion(v), nil
 		}
 	}
-	return "", invalidOption("pdfA must be PDF/A-1b, PDF/A-2b or PDF/A-3b (or none), not %q", s)
+	return "", invalidOption("%v (or none)", validation.PDFALevel(s))
 }
 
 // parseFormBool accepts what HTML checkboxes and API clients send.
@@ -189,10 +162,14 @@ func parseFormBool(name, s string) (bool, error) {
 	return false, invalidOption("%s must be true or false, not %q", name, s)
 }
 
-func parseIntField(name, s string, lo, hi int32) (int32, error) {
+// parseIntField parses a whole number and checks it with the field's rule.
+func parseIntField(name, s string, rule func(int32) error) (int32, error) {
 	n, err := strconv.ParseInt(s, 10, 32)
-	if err != nil || int32(n) < lo || int32(n) > hi {
-		return 0, invalidOption("%s must be a whole number from %d to %d, not %q", name, lo, hi, s)
+	if err != nil {
+		return 0, invalidOption("%s must be a whole number, not %q", name, s)
+	}
+	if err := rule(int32(n)); err != nil {
+		return 0, invalidOption("%v", err)
 	}
 	return int32(n), nil
 }

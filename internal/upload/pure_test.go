@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -35,6 +34,7 @@ import (
 	"github.com/kubexport/kubexport/internal/testutil"
 	"github.com/kubexport/kubexport/internal/testutil/corpus"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
+	"github.com/kubexport/kubexport/internal/testutil/rulecases"
 )
 
 func TestSanitizeFilename(t *testing.T) {
@@ -67,37 +67,6 @@ func TestSanitizeFilename(t *testing.T) {
 		}
 		if len(got) > maxFilenameBytes || strings.ContainsAny(got, `/\`) || got == "." || got == ".." {
 			t.Errorf("SanitizeFilename(%q) = %q is not a safe file name", tc.in, got)
-		}
-	}
-}
-
-func TestContentDisposition(t *testing.T) {
-	tests := []struct{ name, want string }{
-		{"deck.pdf", `attachment; filename="deck.pdf"`},
-		{"Q3 review.pdf", `attachment; filename="Q3 review.pdf"`},
-		{"Café.pdf", `attachment; filename="Caf_.pdf"; filename*=UTF-8''Caf%C3%A9.pdf`},
-		{`say "hi".pdf`, `attachment; filename="say _hi_.pdf"; filename*=UTF-8''say%20%22hi%22.pdf`},
-		{`back\slash.pdf`, `attachment; filename="back_slash.pdf"; filename*=UTF-8''back%5Cslash.pdf`},
-		{"日本.pdf", `attachment; filename="__.pdf"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.pdf`},
-		{"100%;x.pdf", `attachment; filename="100%;x.pdf"`},
-	}
-	for _, tc := range tests {
-		if got := ContentDisposition(tc.name); got != tc.want {
-			t.Errorf("ContentDisposition(%q)\n got %s\nwant %s", tc.name, got, tc.want)
-		}
-	}
-	// The header must survive Go's own parser, and filename* must decode to the exact name.
-	for _, name := range []string{"Café.pdf", `say "hi".pdf`, "日本.pdf", "a b.pdf"} {
-		v := ContentDisposition(name)
-		typ, params, err := mime.ParseMediaType(v)
-		if err != nil || typ != "attachment" || params["filename"] != name {
-			t.Errorf("ContentDisposition(%q) = %s parses as %q %v (%v)", name, v, typ, params, err)
-		}
-		if i := strings.Index(v, "filename*=UTF-8''"); i >= 0 {
-			dec, err := url.PathUnescape(v[i+len("filename*=UTF-8''"):])
-			if err != nil || dec != name {
-				t.Errorf("filename* of %q decodes to %q (%v)", name, dec, err)
-			}
 		}
 	}
 }
@@ -155,6 +124,31 @@ func TestOptionForm(t *testing.T) {
 			}
 			if d := cmp.Diff(tc.want, f.options()); d != "" {
 				t.Errorf("options (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+// TestOptionFormAgreesWithTheAPI feeds the shared table of option values (the one the API
+// server's schema is tested with) to the form parser: it accepts exactly the valid ones.
+func TestOptionFormAgreesWithTheAPI(t *testing.T) {
+	cases := rulecases.For(rulecases.PageRange, rulecases.PDFA, rulecases.MaxImageResolution,
+		rulecases.Quality, rulecases.TimeoutSeconds)
+	if len(cases) < 30 {
+		t.Fatalf("only %d cases: the shared table lost fields", len(cases))
+	}
+	for _, c := range cases {
+		t.Run(c.Field+"="+c.Value, func(t *testing.T) {
+			var f optionForm
+			err := f.add(c.Field, c.Value)
+			if c.Valid && err != nil {
+				t.Errorf("refused a value the API accepts: %v", err)
+			}
+			if !c.Valid {
+				var e *Error
+				if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
+					t.Errorf("error = %v, want a 400 for a value the API refuses", err)
+				}
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/disposition"
 	"github.com/kubexport/kubexport/internal/storage"
 )
 
@@ -27,7 +28,7 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	bucket, key := resultLocation(ej, s.cfg.Bucket)
 	name := ej.PDFName()
-	disposition := ContentDisposition(name)
+	disposition := disposition.Attachment(name)
 
 	if redirect, _ := strconv.ParseBool(r.URL.Query().Get("redirect")); redirect {
 		params := url.Values{

@@ -28,6 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/disposition"
 	"github.com/kubexport/kubexport/internal/testenv"
 	"github.com/kubexport/kubexport/internal/testutil/corpus"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
@@ -153,7 +154,7 @@ func checkResult(t *testing.T, e *testEnv, id, pdfName string, pdf []byte, pages
 	h := resp.Header
 	if resp.StatusCode != http.StatusOK || h.Get("Content-Type") != "application/pdf" ||
 		h.Get("Content-Length") != strconv.Itoa(len(pdf)) || h.Get("ETag") != etag ||
-		h.Get("Content-Disposition") != ContentDisposition(pdfName) || h.Get("Content-Encoding") != "" || h.Get("Accept-Ranges") != "bytes" {
+		h.Get("Content-Disposition") != disposition.Attachment(pdfName) || h.Get("Content-Encoding") != "" || h.Get("Accept-Ranges") != "bytes" {
 		t.Fatalf("result: %d %v", resp.StatusCode, h)
 	}
 	if !bytes.Equal(body, pdf) || pdfPages(t, body) != pages {
@@ -202,7 +203,7 @@ func checkResult(t *testing.T, e *testEnv, id, pdfName string, pdf []byte, pages
 	body, _ = io.ReadAll(signed.Body)
 	signed.Body.Close()
 	if signed.StatusCode != http.StatusOK || !bytes.Equal(body, pdf) ||
-		signed.Header.Get("Content-Disposition") != ContentDisposition(pdfName) || signed.Header.Get("Content-Type") != "application/pdf" {
+		signed.Header.Get("Content-Disposition") != disposition.Attachment(pdfName) || signed.Header.Get("Content-Type") != "application/pdf" {
 		t.Errorf("presigned download: %d %v, %d bytes", signed.StatusCode, signed.Header, len(body))
 	}
 }
