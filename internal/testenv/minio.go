@@ -206,7 +206,7 @@ func FindMinIO() (string, error) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			msg = string(ee.Stderr)
 		}
-		return "", fmt.Errorf("set %s or run hack/install-minio.sh (make install-minio): %s failed: %w\n%s", EnvMinIO, script, err, msg)
+		return "", fmt.Errorf("set %s or run hack/install-minio.sh (make minio): %s failed: %w\n%s", EnvMinIO, script, err, msg)
 	}
 	p := strings.TrimSpace(string(out))
 	if _, err := exec.LookPath(p); err != nil {
