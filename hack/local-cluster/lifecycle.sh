@@ -46,6 +46,7 @@ up() {
   build
   pause_archive
   mkdir -p "$run" "$state"
+  local c p fresh=1
   if ! pid_of etcd >/dev/null; then
     for p in 2379 2380 $API_PORT 10250 10257 10259 10248 10249 10256; do
       port_free "$p" || die "TCP port $p is already in use (another cluster or etcd?); see: ss -ltnp 'sport = :$p'"
@@ -53,12 +54,10 @@ up() {
   fi
   # What the machine has before the cluster touches it, so `down` removes only what the cluster
   # added. Recorded afresh unless a previous run left something behind (then its record stays).
-  local c fresh=1
-  for c in "${components[@]}"; do pid_of "$c" >/dev/null && fresh=0; done
-  [ -f "$KX_HOME/bridge.created" ] && fresh=0
-  [ $fresh = 0 ] || rm -rf "$KX_HOME/preexisting" "$netfilter_dir"
+  for c in "${components[@]}"; do if pid_of "$c" >/dev/null; then fresh=0; fi; done
+  if [ -f "$KX_HOME/bridge.created" ]; then fresh=0; fi
+  if [ $fresh = 1 ]; then rm -rf "$KX_HOME/preexisting" "$netfilter_dir"; fi
   # Host paths kubelet/CNI/containerd use whatever their configuration: remember which existed.
-  local p
   [ -f "$KX_HOME/preexisting" ] || for p in "${host_paths[@]}" /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
     [ -e "$p" ] && echo "$p"
   done > "$KX_HOME/preexisting"
