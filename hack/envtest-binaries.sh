@@ -23,7 +23,6 @@ if [ -z "$k8s_version" ]; then
   [ -n "$api" ] || { echo "envtest-binaries: k8s.io/api not found in go.mod" >&2; exit 1; }
   k8s_version="v1.${api#v0.}"
 fi
-staging="v0.${k8s_version#v1.}"
 out="$bin_dir/k8s/${k8s_version#v}-$(go env GOOS)-$(go env GOARCH)"
 
 if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ] && [ -x "$out/kubectl" ]; then
@@ -40,61 +39,11 @@ if [ -n "${SETUP_ENVTEST:-}" ] && [ "${ENVTEST_OFFLINE:-0}" != 1 ]; then
   fi
   log "setup-envtest could not download envtest binaries; building them from source instead"
 fi
-mkdir -p "$out"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
-
-if [ ! -x "$out/kube-apiserver" ] || [ ! -x "$out/kubectl" ]; then
-  log "building kube-apiserver and kubectl $k8s_version from the Go module proxy (a few minutes, once)"
-  mkdir -p "$work/k8s"
-  # k8s.io/kubernetes' go.mod points its staging modules at ./staging via replace directives;
-  # a wrapper module replaces them with the published versions instead.
-  modfile=$(cd "$work" && go mod download -json "k8s.io/kubernetes@$k8s_version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  [ -n "$modfile" ] || { log "cannot download k8s.io/kubernetes@$k8s_version"; exit 1; }
-  {
-    echo "module kubexport.local/envtest-k8s"
-    grep -E '^go [0-9]' "$modfile"
-    grep -E '^godebug ' "$modfile" || true
-    echo "require k8s.io/kubernetes $k8s_version"
-    echo "replace ("
-    awk '/^replace \(/{r=1; next} r && /^\)/{r=0} r && $1 ~ /^k8s.io\// {print "\t" $1 " => " $1 " '"$staging"'"}' "$modfile"
-    echo ")"
-  } > "$work/k8s/go.mod"
-  cat > "$work/k8s/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubectl/pkg/cmd"
-)
-GO
-  (cd "$work/k8s" && go mod tidy >&2)
-  ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version/verflag.programName=kube-apiserver"
-  (cd "$work/k8s" && go build -trimpath -ldflags "$ldflags" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver)
-  (cd "$work/k8s" && go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl)
-fi
-
-if [ ! -x "$out/etcd" ]; then
-  log "building etcd $ETCD_VERSION from the Go module proxy"
-  mkdir -p "$work/etcd"
-  cat > "$work/etcd/go.mod" <<MOD
-module kubexport.local/envtest-etcd
-
-go 1.24
-
-require go.etcd.io/etcd/server/v3 $ETCD_VERSION
-MOD
-  cat > "$work/etcd/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import _ "go.etcd.io/etcd/server/v3"
-GO
-  (cd "$work/etcd" && go mod tidy >&2 && go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3)
-fi
+# The same wrapper-module builds as the local cluster's (hack/lib/build-from-proxy.sh).
+# shellcheck source-path=SCRIPTDIR source=lib/build-from-proxy.sh
+source "$root/hack/lib/build-from-proxy.sh"
+log "building what $out lacks of kube-apiserver, kubectl $k8s_version and etcd $ETCD_VERSION from the Go module proxy (a few minutes, once)"
+kx_build_kubernetes "$k8s_version" "$out" kube-apiserver kubectl
+kx_build_etcd "$ETCD_VERSION" "$out/etcd"
 
 echo "$out"

@@ -30,15 +30,10 @@ ROOTFS_CACHE=${KX_ROOTFS_CACHE:-$cache/rootfs}
 IMAGE_REPO=${IMAGE_REPO:-kubexport}
 IMAGE_TAG=${IMAGE_TAG:-dev}
 SUITE=bookworm
-# The converter's Debian packages, as converter/Dockerfile installs them (a warning says when
-# the Dockerfile names a libreoffice-*/fonts-* package missing here), plus ca-certificates so a
-# TLS object store can be reached.
-CONVERTER_PACKAGES=(
-  libreoffice-impress libreoffice-writer libreoffice-calc
-  fonts-dejavu fonts-liberation2 fonts-crosextra-carlito fonts-crosextra-caladea
-  fonts-noto-core fonts-noto-cjk
-  ca-certificates
-)
+# The converter's Debian packages: converter/packages.txt, the list converter/Dockerfile and
+# .ci/run install too ('#' starts a comment).
+mapfile -t CONVERTER_PACKAGES < <(sed 's/#.*//' "$root/converter/packages.txt" | xargs -n1)
+[ ${#CONVERTER_PACKAGES[@]} -gt 0 ] || { echo "images: converter/packages.txt lists no package" >&2; exit 1; }
 # Bump when the root filesystem recipe below changes (it is part of the cache key).
 ROOTFS_RECIPE=3
 NONROOT_UID=65532
@@ -252,13 +247,6 @@ build_image() {
     *) static_base ;;
   esac
   base=$BASE
-  if [ "$name" = converter ] && [ -f "$dockerfile" ]; then
-    local p missing=()
-    for p in $(grep -oE '\b(libreoffice|fonts)-[a-z0-9.+-]+' "$dockerfile" | sort -u); do
-      [[ " ${CONVERTER_PACKAGES[*]} " == *" $p "* ]] || missing+=("$p")
-    done
-    [ ${#missing[@]} -eq 0 ] || log "WARNING: $dockerfile installs ${missing[*]}, which CONVERTER_PACKAGES in hack/images.sh lacks"
-  fi
 
   local inputs
   inputs=$( {
