@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/kubexport/kubexport/internal/testenv"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
@@ -37,10 +39,17 @@ import (
 //	go test -run '^$' -bench Uploader -benchtime 1x -timeout 30m ./internal/upload/
 //
 // BenchmarkUploader/upload-1GiB: peak RSS above idle while a 1 GiB file is uploaded, and the
-// upload's throughput as a ratio to minio-go's PutObject of the same file straight to MinIO.
+// upload's throughput as a ratio to minio-go's PutObject of the same file straight to MinIO,
+// configured like the service (same client constructor, part size, parallel parts, unsigned
+// payload).
 // BenchmarkUploader/status: GET /api/v1/exports/{id} requests per second as a ratio to a bare
 // net/http handler answering the same bytes (also a separate process: this test binary re-run
-// with envBareServer set).
+// with envBareServer set), from a bounded load generator whose CPU share is reported, and the
+// servers' CPU per request as a second ratio that the generator cannot skew.
+//
+// Each sub-benchmark runs a warm-up, then alternates baseline and service for
+// KUBEXPORT_BENCH_ROUNDS rounds (default 3) and reports the median of the per-round ratios
+// with their spread (min–max). Nothing gates on absolute time.
 
 const envBareServer = "KUBEXPORT_BENCH_BARE_SERVER"
 
@@ -68,6 +77,8 @@ type uploaderProcess struct {
 	cmd  *exec.Cmd
 	base string
 	ns   string
+	// settings holds the part size and parallelism the process runs with.
+	settings Config
 }
 
 func startUploaderProcess(b *testing.B, m *testenv.MinIO, tokenFile string) *uploaderProcess {
@@ -90,13 +101,14 @@ func startUploaderProcess(b *testing.B, m *testenv.MinIO, tokenFile string) *upl
 	args := []string{"--kubeconfig", kc, "--namespace", ns, "--bind-address", addr,
 		"--max-upload-size", "2Gi", "--log-level", "warn", "--token-file", tokenFile}
 	// KUBEXPORT_BENCH_UPLOADER_ARGS adds flags, to compare settings (e.g. "--part-size=16Mi").
-	args = append(args, strings.Fields(os.Getenv("KUBEXPORT_BENCH_UPLOADER_ARGS"))...)
+	extra := strings.Fields(os.Getenv("KUBEXPORT_BENCH_UPLOADER_ARGS"))
+	args = append(args, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), m.Env()...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	must(b, cmd.Start())
-	p := &uploaderProcess{cmd: cmd, base: "http://" + addr, ns: ns}
+	p := &uploaderProcess{cmd: cmd, base: "http://" + addr, ns: ns, settings: uploaderSettings(b, extra)}
 	b.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
@@ -202,6 +214,10 @@ func postFile(b *testing.B, base, token, path string) (time.Duration, string) {
 
 func BenchmarkUploader(b *testing.B) {
 	requireIntegration(b)
+	rounds := 3
+	if v, err := strconv.Atoi(os.Getenv("KUBEXPORT_BENCH_ROUNDS")); err == nil && v > 0 {
+		rounds = v
+	}
 	m := testenv.StartMinIO(b)
 	m.MakeBucket("kubexport")
 	token := "bench-token"
@@ -223,13 +239,26 @@ func BenchmarkUploader(b *testing.B) {
 		idle := procStatus(b, pid, "VmRSS")
 		must(b, os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0))
 
+		// The baseline is PutObject configured like the service: the same storage.New client
+		// (m.Client), the part size and parallel parts the service runs with, and no payload
+		// signing (put.go sends UNSIGNED-PAYLOAD; minio-go's default over plain HTTP signs every
+		// 64 KiB chunk). The service also sends a CRC-32C per part, which this path of minio-go
+		// (a file, so ReadAt, without trailing headers) does not: a few per cent of one core in
+		// the service's disfavour.
+		partSize, parallel := p.settings.PartSize, p.settings.PartParallelism
+		opts := minio.PutObjectOptions{
+			ContentType:          "application/octet-stream",
+			PartSize:             uint64(partSize),
+			NumThreads:           uint(parallel),
+			DisableContentSha256: true,
+		}
 		ctx := context.Background()
 		direct := func() time.Duration {
 			f, err := os.Open(doc)
 			must(b, err)
 			defer f.Close()
 			start := time.Now()
-			_, err = m.Client.PutObject(ctx, "kubexport", "baseline/big.bin", f, size, minio.PutObjectOptions{ContentType: "application/octet-stream"})
+			_, err = m.Client.PutObject(ctx, "kubexport", "baseline/big.bin", f, size, opts)
 			must(b, err)
 			d := time.Since(start)
 			must(b, m.Client.RemoveObject(ctx, "kubexport", "baseline/big.bin", minio.RemoveObjectOptions{}))
@@ -240,27 +269,37 @@ func BenchmarkUploader(b *testing.B) {
 			must(b, m.Client.RemoveObject(ctx, "kubexport", "uploads/"+id+"/big.pptx", minio.RemoveObjectOptions{}))
 			return d
 		}
+		direct() // warm-up, not counted: MinIO's first large write
 		var directs, services []time.Duration
+		var ratios []float64 // per round: service throughput / PutObject throughput
 		b.ResetTimer()
-		for range 3 { // alternate, so both see the same machine state; the best run of each counts
-			directs = append(directs, direct())
-			services = append(services, viaService())
+		for range rounds { // alternate, so both see the same machine state
+			d, s := direct(), viaService()
+			directs, services = append(directs, d), append(services, s)
+			ratios = append(ratios, d.Seconds()/s.Seconds())
 		}
 		b.StopTimer()
 		peak := procStatus(b, pid, "VmHWM")
-		best := func(d []time.Duration) time.Duration { return slices.Min(d) }
-		bd, bs := best(directs), best(services)
-		mbps := func(d time.Duration) float64 { return float64(size) / d.Seconds() / (1 << 20) }
+		mbps := func(ds []time.Duration) float64 {
+			secs := make([]float64, len(ds))
+			for i, d := range ds {
+				secs[i] = d.Seconds()
+			}
+			return float64(size) / median(secs) / (1 << 20)
+		}
 		above := float64(peak-idle) / 1024
-		ratio := bd.Seconds() / bs.Seconds()
+		ratio := median(ratios)
 		b.ReportMetric(above, "MiB-RSS-above-idle")
-		b.ReportMetric(mbps(bs), "MiB/s-service")
-		b.ReportMetric(mbps(bd), "MiB/s-putobject")
+		b.ReportMetric(mbps(services), "MiB/s-service")
+		b.ReportMetric(mbps(directs), "MiB/s-putobject")
 		b.ReportMetric(ratio, "throughput-ratio")
+		b.ReportMetric(slices.Min(ratios), "throughput-ratio-min")
+		b.ReportMetric(slices.Max(ratios), "throughput-ratio-max")
 		fmt.Printf("bench: load average %s\n", loadAverage())
-		fmt.Printf("bench: 1 GiB upload: idle RSS %.1f MiB, peak %.1f MiB, %.1f MiB above idle (goal <= 64); "+
-			"service %.0f MiB/s (runs %v), direct PutObject %.0f MiB/s (runs %v): ratio %.2f (goal >= 0.9)\n",
-			float64(idle)/1024, float64(peak)/1024, above, mbps(bs), services, mbps(bd), directs, ratio)
+		fmt.Printf("bench: 1 GiB upload, part size %d MiB, %d parts in parallel, unsigned payload: idle RSS %.1f MiB, peak %.1f MiB, %.1f MiB above idle (goal <= 64); "+
+			"service %.0f MiB/s (runs %v), direct PutObject %.0f MiB/s (runs %v): ratio %.2f (spread %.2f–%.2f, per round %s; goal >= 0.9)\n",
+			partSize>>20, parallel, float64(idle)/1024, float64(peak)/1024, above, mbps(services), services, mbps(directs), directs,
+			ratio, slices.Min(ratios), slices.Max(ratios), fmtFloats(ratios))
 	})
 
 	b.Run("status", func(b *testing.B) {
@@ -290,22 +329,88 @@ func BenchmarkUploader(b *testing.B) {
 		must(b, err)
 		bareURL := "http://" + strings.TrimSpace(addr) + "/api/v1/exports/" + id
 
+		idleCPU := idleSelfCPU(b, time.Second)   // this process's own background, per second
+		loadRate(b, bareURL, "", len(body), pid) // warm-up, not counted
+		loadRate(b, statusURL, token, len(body), pid)
 		b.ResetTimer()
-		var bareRates, serviceRates []float64
-		for range 3 {
-			bareRates = append(bareRates, loadRate(b, bareURL, "", len(body)))
-			serviceRates = append(serviceRates, loadRate(b, statusURL, token, len(body)))
+		var bares, services []loadResult
+		var rateRatios, cpuRatios []float64
+		for range rounds {
+			lb := loadRate(b, bareURL, "", len(body), bare.Process.Pid)
+			ls := loadRate(b, statusURL, token, len(body), pid)
+			bares, services = append(bares, lb), append(services, ls)
+			rateRatios = append(rateRatios, ls.rate/lb.rate)
+			cpuRatios = append(cpuRatios, lb.serverCPUPerReq/ls.serverCPUPerReq)
 		}
 		b.StopTimer()
-		best := func(r []float64) float64 { return slices.Max(r) }
-		rb, rs := best(bareRates), best(serviceRates)
+		field := func(rs []loadResult, f func(loadResult) float64) float64 {
+			xs := make([]float64, len(rs))
+			for i, r := range rs {
+				xs[i] = f(r)
+			}
+			return median(xs)
+		}
+		rate := func(r loadResult) float64 { return r.rate }
+		genShare := func(r loadResult) float64 {
+			return (r.genCPU - idleCPU*r.wall.Seconds()) / (r.wall.Seconds() * float64(runtime.NumCPU()))
+		}
+		genOfPair := func(r loadResult) float64 {
+			g := r.genCPU - idleCPU*r.wall.Seconds()
+			return g / (g + r.serverCPU)
+		}
+		serverShare := func(r loadResult) float64 { return r.serverCPU / (r.wall.Seconds() * float64(runtime.NumCPU())) }
+		rs, rb := field(services, rate), field(bares, rate)
+		ratio := median(rateRatios)
 		b.ReportMetric(rs, "req/s-service")
 		b.ReportMetric(rb, "req/s-bare")
-		b.ReportMetric(rs/rb, "status-ratio")
+		b.ReportMetric(ratio, "status-ratio")
+		b.ReportMetric(slices.Min(rateRatios), "status-ratio-min")
+		b.ReportMetric(slices.Max(rateRatios), "status-ratio-max")
+		b.ReportMetric(median(cpuRatios), "status-cpu-ratio")
+		b.ReportMetric(field(services, genShare), "generator-cpu-share-service")
+		b.ReportMetric(field(bares, genShare), "generator-cpu-share-bare")
 		fmt.Printf("bench: load average %s\n", loadAverage())
-		fmt.Printf("bench: status endpoint (%d-byte JSON, auth on): service %.0f req/s %v, bare net/http %.0f req/s %v: ratio %.2f (goal >= 0.5)\n",
-			len(body), rs, serviceRates, rb, bareRates, rs/rb)
+		fmt.Printf("bench: status endpoint (%d-byte JSON, auth on), load generator of %d keep-alive workers on at most %d of %d cores: "+
+			"service %.0f req/s %s, bare net/http %.0f req/s %s: ratio %.2f (spread %.2f–%.2f; goal >= 0.5)\n",
+			len(body), genWorkers, genProcs, runtime.NumCPU(), rs, fmtRates(services), rb, fmtRates(bares),
+			ratio, slices.Min(rateRatios), slices.Max(rateRatios))
+		fmt.Printf("bench: status endpoint CPU: server µs per request service %.1f, bare %.1f: CPU ratio bare/service %.2f (spread %.2f–%.2f); "+
+			"generator CPU (this process, less its idle %.1f%% of a core) %.0f%% of the machine against the service, %.0f%% against bare; "+
+			"generator's part of generator+server CPU %.0f%% (service), %.0f%% (bare); server %.0f%% (service), %.0f%% (bare) of the machine\n",
+			field(services, func(r loadResult) float64 { return r.serverCPUPerReq * 1e6 }), field(bares, func(r loadResult) float64 { return r.serverCPUPerReq * 1e6 }),
+			median(cpuRatios), slices.Min(cpuRatios), slices.Max(cpuRatios), idleCPU*100,
+			field(services, genShare)*100, field(bares, genShare)*100, field(services, genOfPair)*100, field(bares, genOfPair)*100,
+			field(services, serverShare)*100, field(bares, serverShare)*100)
 	})
+}
+
+// uploaderSettings is the part size and parallelism the service runs with: cmd/uploader's
+// defaults (DefaultConfig, the source of its flag defaults) unless KUBEXPORT_BENCH_UPLOADER_ARGS
+// overrides them; the baseline PutObject is configured from the same value.
+func uploaderSettings(b *testing.B, args []string) Config {
+	b.Helper()
+	c := DefaultConfig()
+	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
+		if name != "part-size" && name != "part-parallelism" {
+			continue
+		}
+		if !hasValue && i+1 < len(args) {
+			i++
+			value = args[i]
+		}
+		switch name {
+		case "part-size":
+			q, err := resource.ParseQuantity(value)
+			must(b, err)
+			c.PartSize = q.Value()
+		case "part-parallelism":
+			n, err := strconv.Atoi(value)
+			must(b, err)
+			c.PartParallelism = n
+		}
+	}
+	return c
 }
 
 // loadAverage is /proc/loadavg's first three fields: the benchmark shares the machine.
@@ -318,18 +423,42 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-// loadRate sends GET requests from 16 keep-alive connections for 3 s and returns requests per second.
-func loadRate(b *testing.B, u, token string, wantLen int) float64 {
+// The load generator is bounded so it does not take the server's CPU on a small machine: a
+// fixed number of closed-loop keep-alive workers, and this process limited to genProcs
+// threads running Go code while it runs (the test process does nothing else then). What it
+// still uses is measured and reported, so a run where it is the bottleneck shows.
+const (
+	genWorkers  = 4
+	genProcs    = 1
+	genDuration = 3 * time.Second
+)
+
+// loadResult is one load run against one server.
+type loadResult struct {
+	rate            float64       // requests per second
+	wall            time.Duration // length of the run
+	genCPU          float64       // CPU seconds of this process (the generator) during the run
+	serverCPU       float64       // CPU seconds of the server process during the run
+	serverCPUPerReq float64
+}
+
+// loadRate sends GET requests from genWorkers keep-alive connections for genDuration and
+// measures the rate and the CPU the generator and the server (process serverPID) used.
+func loadRate(b *testing.B, u, token string, wantLen, serverPID int) loadResult {
 	b.Helper()
-	const workers, dur = 16, 3 * time.Second
-	tr := &http.Transport{MaxIdleConnsPerHost: workers, DisableCompression: true}
+	tr := &http.Transport{MaxIdleConnsPerHost: genWorkers, DisableCompression: true}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
 	var n atomic.Int64
 	var failed atomic.Value
-	deadline := time.Now().Add(dur)
+
+	prevProcs := runtime.GOMAXPROCS(genProcs)
+	defer runtime.GOMAXPROCS(prevProcs)
+	runtime.GC() // not during the run
+	gen0, srv0, start := selfCPU(b), procCPU(b, serverPID), time.Now()
+	deadline := start.Add(genDuration)
 	var wg sync.WaitGroup
-	for range workers {
+	for range genWorkers {
 		wg.Go(func() {
 			buf := make([]byte, 64<<10)
 			for time.Now().Before(deadline) {
@@ -354,8 +483,69 @@ func loadRate(b *testing.B, u, token string, wantLen int) float64 {
 		})
 	}
 	wg.Wait()
+	wall := time.Since(start)
+	r := loadResult{wall: wall, genCPU: selfCPU(b) - gen0, serverCPU: procCPU(b, serverPID) - srv0}
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
 	}
-	return float64(n.Load()) / dur.Seconds()
+	r.rate = float64(n.Load()) / wall.Seconds()
+	r.serverCPUPerReq = r.serverCPU / float64(max(n.Load(), 1))
+	return r
+}
+
+// idleSelfCPU is this process's CPU seconds per second while the generator does not run: the
+// part of the generator's measured CPU that is not its own.
+func idleSelfCPU(b *testing.B, d time.Duration) float64 {
+	b.Helper()
+	c0 := selfCPU(b)
+	time.Sleep(d)
+	return (selfCPU(b) - c0) / d.Seconds()
+}
+
+// selfCPU is the user+system CPU seconds of this process (all threads) so far.
+func selfCPU(b *testing.B) float64 {
+	b.Helper()
+	var ru syscall.Rusage
+	must(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// procCPU is the user+system CPU seconds of process pid (all threads) so far, from
+// /proc/<pid>/stat in clock ticks (100 per second on Linux).
+func procCPU(b *testing.B, pid int) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	must(b, err)
+	// The command name (field 2) may hold spaces; the fields after its ')' are fixed.
+	rest := string(raw[bytes.LastIndexByte(raw, ')')+2:])
+	f := strings.Fields(rest)
+	utime, err := strconv.ParseFloat(f[11], 64) // field 14
+	must(b, err)
+	stime, err := strconv.ParseFloat(f[12], 64) // field 15
+	must(b, err)
+	return (utime + stime) / 100
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func fmtFloats(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func fmtRates(rs []loadResult) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = strconv.FormatFloat(r.rate, 'f', 0, 64)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
