@@ -13,6 +13,7 @@ import (
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/textutil"
 )
 
 // configErrorGrace is how long a converter pod may wait on a configuration error (a missing
@@ -265,11 +266,7 @@ func truncate(s string) string {
 	if len(s) <= maxMessageLength {
 		return s
 	}
-	cut := maxMessageLength
-	for cut > 0 && (s[cut]&0xC0) == 0x80 {
-		cut--
-	}
-	return s[:cut] + "…"
+	return textutil.Truncate(s, maxMessageLength) + "…"
 }
 
 // computeStatus returns the status an ExportJob should have after the given verdict. A status

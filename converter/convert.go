@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/docformat"
 )
 
 // Defaults for Config fields left zero.
@@ -101,79 +102,72 @@ func (c Config) ConvertFile(ctx context.Context, input, output string, opts Opti
 
 // prepare checks the input and returns the path of the file LibreOffice should open, named with
 // the extension of its detected format.
-func (c Config) prepare(input, workDir, password string) (string, Detection, error) {
+func (c Config) prepare(input, workDir, password string) (string, docformat.Detection, error) {
 	f, err := os.Open(input)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return "", Detection{}, permanent(contract.ReasonSourceNotFound, err, "the input file does not exist")
+			return "", docformat.Detection{}, permanent(contract.ReasonSourceNotFound, err, "the input file does not exist")
 		}
-		return "", Detection{}, transient(contract.ReasonConversionFailed, err, "cannot open the input file")
+		return "", docformat.Detection{}, transient(contract.ReasonConversionFailed, err, "cannot open the input file")
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return "", Detection{}, transient(contract.ReasonConversionFailed, err, "cannot stat the input file")
+		return "", docformat.Detection{}, transient(contract.ReasonConversionFailed, err, "cannot stat the input file")
 	}
 	if !st.Mode().IsRegular() {
-		return "", Detection{}, permanent(contract.ReasonInvalidParameters, nil, "the input is not a regular file")
+		return "", docformat.Detection{}, permanent(contract.ReasonInvalidParameters, nil, "the input is not a regular file")
 	}
 	if st.Size() > c.MaxInputBytes {
-		return "", Detection{}, permanent(contract.ReasonTooLarge, nil, "the input has %d bytes, more than the limit of %d", st.Size(), c.MaxInputBytes)
+		return "", docformat.Detection{}, permanent(contract.ReasonTooLarge, nil, "the input has %d bytes, more than the limit of %d", st.Size(), c.MaxInputBytes)
 	}
-	det, err := Detect(f, st.Size())
+	det, err := detect(f, st.Size())
 	if err != nil {
-		return "", Detection{}, err
+		return "", docformat.Detection{}, err
 	}
 	if det.EncryptedOOXML {
-		plain, err := decryptInput(f, st.Size(), password, filepath.Join(workDir, "decrypted"))
+		plain, err := decryptInput(det.OLE, password, filepath.Join(workDir, "decrypted"))
 		if err != nil {
-			return "", Detection{}, err
+			return "", docformat.Detection{}, err
 		}
 		return c.prepare(plain, workDir, "")
 	}
 	// LibreOffice's command line cannot pass a password, and we decrypt only OOXML. Encrypted
 	// XLS files go on to LibreOffice: most use Excel's built-in default password, which it opens.
-	if det.Encrypted && det.Format != FormatXLS {
+	if det.Encrypted && det.Format != docformat.XLS {
 		if password == "" {
-			return "", Detection{}, permanent(contract.ReasonPasswordProtected, nil, "the %s file is encrypted and no password was given", det.Format)
+			return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil, "the %s file is encrypted and no password was given", det.Format)
 		}
-		return "", Detection{}, permanent(contract.ReasonPasswordProtected, nil,
+		return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil,
 			"the %s file's encryption cannot be opened by the converter even with a password (only encrypted Office 2007+ files can); save it without a password",
 			det.Format)
 	}
 	if det.Zip != nil {
 		if err := CheckZipLimits(det.Zip.File, c.ZipLimits); err != nil {
-			return "", Detection{}, err
+			return "", docformat.Detection{}, err
 		}
 		if err := VerifyZipEntries(det.Zip.File); err != nil {
-			return "", Detection{}, err
+			return "", docformat.Detection{}, err
 		}
 	}
 	dst := filepath.Join(workDir, "in", "document."+string(det.Format))
 	if err := linkOrCopy(input, dst); err != nil {
-		return "", Detection{}, transient(contract.ReasonConversionFailed, err, "cannot stage the input for LibreOffice")
+		return "", docformat.Detection{}, transient(contract.ReasonConversionFailed, err, "cannot stage the input for LibreOffice")
 	}
 	return dst, det, nil
 }
 
-// decryptInput decrypts an encrypted OOXML package into dst.
-func decryptInput(r io.ReaderAt, size int64, password, dst string) (string, error) {
+// decryptInput decrypts the encrypted OOXML package held by the compound file that detection
+// parsed into dst.
+func decryptInput(cf *docformat.CompoundFile, password, dst string) (string, error) {
 	if password == "" {
 		return "", permanent(contract.ReasonPasswordProtected, nil, "the document is encrypted and no password was given")
 	}
-	cf, err := openCFB(r, size)
-	if err != nil {
-		return "", permanent(contract.ReasonCorrupt, err, "the encrypted document's container is broken")
-	}
-	streams, err := cf.rootStreams()
-	if err != nil {
-		return "", permanent(contract.ReasonCorrupt, err, "the encrypted document's container is broken")
-	}
-	info, err := cf.readStream(streams[streamEncryptionInfo], 1<<20)
+	info, err := cf.ReadStream(docformat.StreamEncryptionInfo, 1<<20)
 	if err != nil {
 		return "", permanent(contract.ReasonCorrupt, err, "the encrypted document's EncryptionInfo is damaged")
 	}
-	pkg, err := cf.readStream(streams[streamEncryptedPackage], -1)
+	pkg, err := cf.ReadStream(docformat.StreamEncryptedPackage, -1)
 	if err != nil {
 		return "", permanent(contract.ReasonCorrupt, err, "the encrypted document's package is damaged")
 	}
@@ -194,7 +188,7 @@ func decryptInput(r io.ReaderAt, size int64, password, dst string) (string, erro
 
 // runSoffice runs LibreOffice under the timeout and returns the path of the PDF it wrote, or the
 // classified reason why there is none.
-func (c Config) runSoffice(ctx context.Context, workDir, input string, det Detection, opts Options) (string, error) {
+func (c Config) runSoffice(ctx context.Context, workDir, input string, det docformat.Detection, opts Options) (string, error) {
 	runCtx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	start := time.Now()

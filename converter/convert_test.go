@@ -14,8 +14,8 @@ import (
 // input is staged under the extension of its detected format.
 func TestPrepare(t *testing.T) {
 	const pw = "Sekr1t-PW"
-	encryptedPPT := docs.CFB([]docs.Stream{{Name: "PowerPoint Document", Data: make([]byte, 64)}, {Name: "Current User", Data: currentUser(pptTokenEncrypted)}})
-	encryptedODT := zipOf(map[string]string{"mimetype": "application/vnd.oasis.opendocument.text",
+	encryptedPPT := docs.PPT(true)
+	encryptedODT := docs.Zip(map[string]string{"mimetype": "application/vnd.oasis.opendocument.text",
 		"META-INF/manifest.xml": `<manifest:manifest><manifest:encryption-data/></manifest:manifest>`})
 	tests := []struct {
 		name       string

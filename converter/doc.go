@@ -3,7 +3,8 @@
 // The pipeline is the same in both modes of the converter binary:
 //
 //  1. cap the input size,
-//  2. detect the real document type from the content (never the file name),
+//  2. detect the real document type from the content (never the file name; internal/docformat,
+//     which also holds the upload service's first check),
 //  3. guard ZIP-based inputs against bombs and reject broken archives,
 //  4. refuse encrypted inputs without a password (and decrypt encrypted OOXML with one),
 //  5. run soffice --headless in its own process group under a deadline,

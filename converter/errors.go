@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/docformat"
 )
 
 // Error is a classified failure: a contract reason, whether retrying could help, and a message a
@@ -74,7 +75,7 @@ type Output struct {
 	// SHA256 is the hex SHA-256 of the PDF.
 	SHA256 string
 	// Format is the detected input format.
-	Format Format
+	Format docformat.Format
 }
 
 // NewResult builds the contract.Result for an outcome: out is used on success, err otherwise.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/docformat"
 )
 
 func TestExitCode(t *testing.T) {
@@ -37,7 +38,7 @@ func TestNewResult(t *testing.T) {
 		err  error
 		want contract.Result
 	}{
-		{"success", Output{Pages: 3, SizeBytes: 1234, SHA256: "ab", Format: FormatPPTX}, nil, contract.Result{
+		{"success", Output{Pages: 3, SizeBytes: 1234, SHA256: "ab", Format: docformat.PPTX}, nil, contract.Result{
 			Result: contract.OutcomeSucceeded, Reason: contract.ReasonSucceeded, Message: "converted pptx to a 3-page PDF",
 			Pages: 3, SizeBytes: 1234, SHA256: "ab", DurationMs: 1500}},
 		{"failure with cause", Output{}, permanent(contract.ReasonCorrupt, errors.New("zip: not a valid zip file"), "the archive is broken"), contract.Result{

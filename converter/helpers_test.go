@@ -1,31 +1,20 @@
 package converter
 
 import (
-	"archive/zip"
 	"bytes"
-	"sort"
+	"errors"
 )
 
-// zipOf builds a ZIP archive from name → content, in name order.
-func zipOf(files map[string]string) []byte {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
+// reasonOf returns the contract reason of err, "" for nil.
+func reasonOf(err error) string {
+	if err == nil {
+		return ""
 	}
-	sort.Strings(names)
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, n := range names {
-		w, err := zw.Create(n)
-		if err != nil {
-			panic(err)
-		}
-		_, _ = w.Write([]byte(files[n]))
+	var ce *Error
+	if !errors.As(err, &ce) {
+		return "unclassified: " + err.Error()
 	}
-	if err := zw.Close(); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
+	return ce.Reason
 }
 
 func contains(s, sub string) bool { return bytes.Contains([]byte(s), []byte(sub)) }

@@ -7,24 +7,22 @@ import (
 	"os"
 	"testing"
 
+	"github.com/kubexport/kubexport/internal/docformat"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
 )
 
-// encryptedStreams opens an encrypted OOXML compound file and returns its two streams.
+// encryptedStreams detects an encrypted OOXML compound file and returns its two streams, read
+// from the compound file the detection carries.
 func encryptedStreams(t *testing.T, data []byte) (info, pkg []byte) {
 	t.Helper()
-	cf, err := openCFB(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatalf("openCFB() error = %v", err)
+	det, err := docformat.Detect(bytes.NewReader(data), int64(len(data)))
+	if err != nil || !det.EncryptedOOXML {
+		t.Fatalf("Detect() = %+v, %v; want an encrypted OOXML package", det, err)
 	}
-	streams, err := cf.rootStreams()
-	if err != nil {
-		t.Fatalf("rootStreams() error = %v", err)
-	}
-	if info, err = cf.readStream(streams[streamEncryptionInfo], -1); err != nil {
+	if info, err = det.OLE.ReadStream(docformat.StreamEncryptionInfo, -1); err != nil {
 		t.Fatalf("reading EncryptionInfo: %v", err)
 	}
-	if pkg, err = cf.readStream(streams[streamEncryptedPackage], -1); err != nil {
+	if pkg, err = det.OLE.ReadStream(docformat.StreamEncryptedPackage, -1); err != nil {
 		t.Fatalf("reading EncryptedPackage: %v", err)
 	}
 	return info, pkg

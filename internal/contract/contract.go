@@ -10,7 +10,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/kubexport/kubexport/internal/textutil"
 )
 
 // Exit codes of the converter. The operator's podFailurePolicy fails the Job at once on
@@ -111,14 +112,7 @@ func (r Result) Encode() []byte {
 	}
 	for len(b) > MaxMessageBytes && r.Message != "" {
 		over := len(b) - MaxMessageBytes + len("…") + 8
-		cut := len(r.Message) - over
-		if cut < 0 {
-			cut = 0
-		}
-		for cut > 0 && !utf8.RuneStart(r.Message[cut]) {
-			cut--
-		}
-		r.Message = strings.TrimSpace(r.Message[:cut]) + "…"
+		r.Message = strings.TrimSpace(textutil.Truncate(r.Message, len(r.Message)-over)) + "…"
 		b, _ = json.Marshal(r)
 	}
 	return b

@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/docformat"
 )
 
 // Object key prefixes in the service's bucket.
@@ -40,7 +41,7 @@ type uploaded struct {
 	key      string
 	filename string
 	size     int64
-	kind     Kind
+	kind     docformat.Kind
 }
 
 // handleCreate is POST /api/v1/exports. The multipart body is streamed: option fields are

@@ -4,9 +4,10 @@ import (
 	"path"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/kubexport/kubexport/internal/textutil"
 )
 
 // maxFilenameBytes bounds a sanitized file name. The ExportJob allows 255 characters; 200 bytes
@@ -64,10 +65,6 @@ func truncateKeepExt(name string, max int) string {
 	if len(ext) > 16 {
 		ext = ""
 	}
-	stem := name[:len(name)-len(ext)]
-	cut := max - len(ext)
-	for cut > 0 && !utf8.RuneStart(stem[cut]) {
-		cut--
-	}
-	return strings.TrimRight(stem[:cut], ". ") + ext
+	stem := textutil.Truncate(name[:len(name)-len(ext)], max-len(ext))
+	return strings.TrimRight(stem, ". ") + ext
 }

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -31,8 +30,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/docformat"
 	"github.com/kubexport/kubexport/internal/testutil"
-	"github.com/kubexport/kubexport/internal/testutil/corpus"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
 	"github.com/kubexport/kubexport/internal/testutil/rulecases"
 )
@@ -154,84 +153,38 @@ func TestOptionFormAgreesWithTheAPI(t *testing.T) {
 	}
 }
 
+// TestSniff checks how the upload service answers docformat's verdict on an upload's first
+// bytes; which bytes are what is tested in docformat.
 func TestSniff(t *testing.T) {
-	zipWith := func(name string, method uint16, flags uint16, content string) []byte {
-		var b bytes.Buffer
-		b.WriteString("PK\x03\x04\x14\x00")
-		b.Write([]byte{byte(flags), byte(flags >> 8), byte(method), byte(method >> 8)})
-		b.Write(make([]byte, 8)) // time, date, crc
-		size := len(content)
-		if flags&8 != 0 {
-			size = 0
-		}
-		b.Write([]byte{byte(size), byte(size >> 8), 0, 0, byte(size), byte(size >> 8), 0, 0})
-		b.Write([]byte{byte(len(name)), byte(len(name) >> 8), 0, 0})
-		b.WriteString(name)
-		b.WriteString(content)
-		return b.Bytes()
-	}
-	head := func(b []byte) []byte { return b[:min(len(b), sniffLen)] }
 	tests := []struct {
-		name       string
-		data       []byte
-		want       Kind
-		wantStatus int
-		wantText   string
+		name string
+		data []byte
+		want docformat.Kind
+		err  *Error
 	}{
-		{"generated pptx", head(docs.PPTX(2)), KindOOXML, 0, ""},
-		{"generated docx", head(docs.DOCX(1)), KindOOXML, 0, ""},
-		{"generated xlsx", head(docs.XLSX()), KindOOXML, 0, ""},
-		{"generated odp (streamed mimetype)", head(docs.ODP(1)), KindODF, 0, ""},
-		{"odp with sizes in the header", zipWith("mimetype", 0, 0, "application/vnd.oasis.opendocument.presentation"), KindODF, 0, ""},
-		{"odt template", zipWith("mimetype", 0, 0, "application/vnd.oasis.opendocument.text-template"), KindODF, 0, ""},
-		{"docProps first", zipWith("docProps/app.xml", 8, 0, "x"), KindOOXML, 0, ""},
-		{"rels first", zipWith("_rels/.rels", 8, 0, "x"), KindOOXML, 0, ""},
-		{"ole", append([]byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}, make([]byte, 100)...), KindOLE, 0, ""},
-		{"rtf", []byte(`{\rtf1\ansi hello}`), KindRTF, 0, ""},
-		{"empty", nil, "", http.StatusBadRequest, "empty"},
-		{"pdf", []byte("%PDF-1.7\n%âãÏÓ\n"), "", http.StatusUnsupportedMediaType, "a PDF document"},
-		{"png", head(docs.PNG()), "", http.StatusUnsupportedMediaType, "an image (image/png)"},
-		{"text", docs.Text(), "", http.StatusUnsupportedMediaType, "plain text"},
-		{"html", []byte("<!DOCTYPE html><html><body>hi</body></html>"), "", http.StatusUnsupportedMediaType, "an HTML page"},
-		{"plain zip", zipWith("photos/cat.jpg", 8, 0, "x"), "", http.StatusUnsupportedMediaType, "a ZIP archive"},
-		{"epub", zipWith("mimetype", 0, 0, "application/epub+zip"), "", http.StatusUnsupportedMediaType, "an EPUB"},
-		{"streamed epub", zipWith("mimetype", 0, 8, "application/epub+zip"), "", http.StatusUnsupportedMediaType, "an EPUB"},
-		{"odg drawing", zipWith("mimetype", 0, 0, "application/vnd.oasis.opendocument.graphics"), "", http.StatusUnsupportedMediaType, "OpenDocument file of type graphics"},
-		{"deflated mimetype", zipWith("mimetype", 8, 0, "xx"), "", http.StatusUnsupportedMediaType, "unreadable mimetype"},
-		{"short zip", []byte("PK\x03\x04\x14\x00"), "", http.StatusUnsupportedMediaType, "truncated ZIP"},
-		{"empty zip", []byte("PK\x05\x06" + strings.Repeat("\x00", 18)), "", http.StatusUnsupportedMediaType, "an empty ZIP"},
-		{"gzip", []byte("\x1f\x8b\x08\x00\x00\x00"), "", http.StatusUnsupportedMediaType, "gzip"},
-		{"binary", []byte{0x00, 0x01, 0x02, 0x03, 0xff, 0xfe}, "", http.StatusUnsupportedMediaType, "unrecognised binary"},
+		{name: "pptx", data: docs.PPTX(2)[:sniffLen], want: docformat.KindOOXML},
+		{name: "odp", data: docs.ODP(1)[:sniffLen], want: docformat.KindODF},
+		{name: "rtf", data: []byte(`{\rtf1\ansi hello}`), want: docformat.KindRTF},
+		{name: "empty", data: nil, err: &Error{Status: http.StatusBadRequest, Code: "empty_file",
+			Message: "The file is empty. Choose the document again and upload it."}},
+		{name: "png", data: docs.PNG(), err: &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_type",
+			Message: "The file is an image (image/png), not an office document we convert. Upload a PowerPoint (.pptx, .ppsx, .pptm, .ppt), Word (.docx, .doc, .rtf), Excel (.xlsx, .xls) or OpenDocument (.odp, .odt, .ods) file.",
+			Details: map[string]any{"detected": "an image (image/png)"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Sniff(tc.data)
-			if tc.wantStatus == 0 {
-				if err != nil || got != tc.want {
-					t.Fatalf("Sniff = %q, %v; want %q", got, err, tc.want)
-				}
-				return
+			var gotErr *Error
+			if err != nil && !errors.As(err, &gotErr) {
+				t.Fatalf("Sniff() error = %v, want an *Error", err)
 			}
-			e := httpError(err)
-			if e.Status != tc.wantStatus || !strings.Contains(e.Message, tc.wantText) {
-				t.Fatalf("Sniff error = %d %q; want %d containing %q", e.Status, e.Message, tc.wantStatus, tc.wantText)
+			if d := cmp.Diff(tc.err, gotErr); d != "" {
+				t.Fatalf("Sniff() error (-want +got):\n%s", d)
+			}
+			if got != tc.want {
+				t.Errorf("Sniff() = %q, want %q", got, tc.want)
 			}
 		})
-	}
-}
-
-// TestSniffCorpus checks every file of the shared corpus: all are office containers, so all pass
-// the first gate (the invalid ones fail later, in the converter).
-func TestSniffCorpus(t *testing.T) {
-	dir, files := corpus.Load(t)
-	for _, f := range files {
-		b, err := os.ReadFile(filepath.Join(dir, f.Path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Sniff(b[:min(len(b), sniffLen)]); err != nil {
-			t.Errorf("%s: %v", f.Path, err)
-		}
 	}
 }
 
@@ -582,7 +535,7 @@ func TestETagMatchesAndRouteLabel(t *testing.T) {
 func TestBuildExportJob(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Namespace, cfg.Bucket, cfg.StorageSecretName = "team-a", "docs", "store"
-	up := &uploaded{key: "uploads/ex-aaaaaaaaaaaaaaaa/Q3 review.pptx", filename: "Q3 review.pptx", size: 42, kind: KindOOXML}
+	up := &uploaded{key: "uploads/ex-aaaaaaaaaaaaaaaa/Q3 review.pptx", filename: "Q3 review.pptx", size: 42, kind: docformat.KindOOXML}
 	opts := Options{TimeoutSeconds: ptr.To[int32](60), Conversion: &v1alpha1.ConversionOptions{PageRange: "2"}}
 	now := time.Date(2026, 5, 1, 12, 0, 0, 123456789, time.UTC)
 	ej := buildExportJob(cfg, "ex-aaaaaaaaaaaaaaaa", up, opts, now)

@@ -29,6 +29,7 @@ import (
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 	"github.com/kubexport/kubexport/internal/disposition"
+	"github.com/kubexport/kubexport/internal/docformat"
 	"github.com/kubexport/kubexport/internal/testenv"
 	"github.com/kubexport/kubexport/internal/testutil/corpus"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
@@ -293,7 +294,7 @@ func TestInvalidFromAPIServer(t *testing.T) {
 	requireIntegration(t)
 	ns := testNamespace(t)
 	ej := buildExportJob(Config{Namespace: ns, Bucket: "kubexport"}, NewID(),
-		&uploaded{key: "uploads/x/a.pptx", filename: "a.pptx", kind: KindOOXML},
+		&uploaded{key: "uploads/x/a.pptx", filename: "a.pptx", kind: docformat.KindOOXML},
 		Options{Conversion: &v1alpha1.ConversionOptions{PageRange: "9-1"}}, time.Now()) // only the CRD's CEL rule refuses this
 	err := k8s.Create(context.Background(), ej)
 	e := httpError(fmt.Errorf("creating ExportJob: %w", err))

@@ -1,4 +1,4 @@
-package converter
+package docformat
 
 import (
 	"bytes"
@@ -11,9 +11,7 @@ import (
 
 // This file reads just enough of the Compound File Binary format ([MS-CFB]), the OLE container
 // of legacy Office files and of encrypted OOXML packages, to list the top-level streams and read
-// the beginning of a stream. Every chain walk is bounded, so a malicious file cannot loop.
-
-var cfbMagic = []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1}
+// a stream or its beginning. Every chain walk is bounded, so a malicious file cannot loop.
 
 const (
 	cfbHeaderSize   = 512
@@ -40,7 +38,12 @@ type cfbEntry struct {
 	size        uint64
 }
 
-type cfbFile struct {
+// CompoundFile is a parsed OLE compound file: its header, allocation tables and directory are
+// read once, when Detect opens it, and its streams on demand. Detect carries it in the
+// Detection, so a later step (decryption) reads streams without parsing the container again.
+// It reads from the io.ReaderAt given to Detect, which must stay open while it is used, and is
+// not safe for concurrent use.
+type CompoundFile struct {
 	r          io.ReaderAt
 	size       int64
 	sectorSize int64
@@ -49,17 +52,18 @@ type cfbFile struct {
 	fat        []uint32
 	miniFAT    []uint32
 	entries    []cfbEntry
+	streams    map[string]cfbEntry // the root storage's children, by name
 	maxSectors int
 	miniStream []byte // the mini stream, read lazily
 }
 
-// openCFB parses the header, FAT, mini FAT and directory of a compound file.
-func openCFB(r io.ReaderAt, size int64) (*cfbFile, error) {
+// openCompoundFile parses the header, FAT, mini FAT and directory of a compound file.
+func openCompoundFile(r io.ReaderAt, size int64) (*CompoundFile, error) {
 	hdr := make([]byte, cfbHeaderSize)
 	if _, err := r.ReadAt(hdr, 0); err != nil {
 		return nil, fmt.Errorf("%w: reading header: %v", errCFB, err)
 	}
-	if !bytes.Equal(hdr[:8], cfbMagic) {
+	if !bytes.Equal(hdr[:8], oleMagic) {
 		return nil, fmt.Errorf("%w: bad signature", errCFB)
 	}
 	le := binary.LittleEndian
@@ -68,7 +72,7 @@ func openCFB(r io.ReaderAt, size int64) (*cfbFile, error) {
 	if (shift != 9 && shift != 12) || miniShift != 6 {
 		return nil, fmt.Errorf("%w: sector shift %d, mini sector shift %d", errCFB, shift, miniShift)
 	}
-	f := &cfbFile{
+	f := &CompoundFile{
 		r:          r,
 		size:       size,
 		sectorSize: 1 << shift,
@@ -130,6 +134,9 @@ func openCFB(r io.ReaderAt, size int64) (*cfbFile, error) {
 			f.miniFAT = append(f.miniFAT, le.Uint32(mf[i:]))
 		}
 	}
+	if f.streams, err = f.rootStreams(); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -158,7 +165,7 @@ func parseCFBEntry(b []byte) cfbEntry {
 	}
 }
 
-func (f *cfbFile) readSector(n uint32) ([]byte, error) {
+func (f *CompoundFile) readSector(n uint32) ([]byte, error) {
 	if n >= cfbMaxRegSect {
 		return nil, fmt.Errorf("%w: invalid sector %#x", errCFB, n)
 	}
@@ -179,7 +186,7 @@ func (f *cfbFile) readSector(n uint32) ([]byte, error) {
 
 // readChain follows a FAT chain from start and returns its sectors' bytes, at most limit bytes
 // when limit >= 0.
-func (f *cfbFile) readChain(start uint32, limit int64) ([]byte, error) {
+func (f *CompoundFile) readChain(start uint32, limit int64) ([]byte, error) {
 	var out []byte
 	for s, hops := start, 0; s != cfbEndOfChain; hops++ {
 		if hops > f.maxSectors || int(s) >= len(f.fat) {
@@ -199,7 +206,7 @@ func (f *cfbFile) readChain(start uint32, limit int64) ([]byte, error) {
 }
 
 // rootStreams returns the streams and storages directly under the root storage, by name.
-func (f *cfbFile) rootStreams() (map[string]cfbEntry, error) {
+func (f *CompoundFile) rootStreams() (map[string]cfbEntry, error) {
 	out := map[string]cfbEntry{}
 	seen := map[uint32]bool{}
 	var walk func(id uint32) error
@@ -226,8 +233,23 @@ func (f *cfbFile) rootStreams() (map[string]cfbEntry, error) {
 	return out, nil
 }
 
+// HasStream reports whether the root storage holds a stream of that name.
+func (f *CompoundFile) HasStream(name string) bool {
+	e, ok := f.streams[name]
+	return ok && e.typ == cfbTypeStream
+}
+
+// ReadStream returns up to limit bytes (all if limit < 0) of the root storage's stream name.
+func (f *CompoundFile) ReadStream(name string, limit int64) ([]byte, error) {
+	e, ok := f.streams[name]
+	if !ok || e.typ != cfbTypeStream {
+		return nil, fmt.Errorf("%w: no stream %q", errCFB, name)
+	}
+	return f.readStream(e, limit)
+}
+
 // readStream returns up to limit bytes (all if limit < 0) of a stream entry.
-func (f *cfbFile) readStream(e cfbEntry, limit int64) ([]byte, error) {
+func (f *CompoundFile) readStream(e cfbEntry, limit int64) ([]byte, error) {
 	want := int64(e.size)
 	if want < 0 || want > f.size*64 {
 		return nil, fmt.Errorf("%w: stream %q claims %d bytes", errCFB, e.name, e.size)
