@@ -113,10 +113,37 @@ func (m *MinIO) Start() {
 	exited := make(chan struct{})
 	m.exited = exited
 	go func() { _ = cmd.Wait(); close(exited) }()
-	if err := waitLive(m.Config.Endpoint, exited, 30*time.Second); err != nil {
+	err = waitLive(m.Config.Endpoint, exited, 30*time.Second)
+	if err == nil {
+		err = m.waitServing(exited, 30*time.Second)
+	}
+	if err != nil {
 		log, _ := os.ReadFile(m.logPath)
 		m.stopLocked()
-		m.t.Fatalf("MinIO did not become live on %s: %v\n%s", m.Config.Endpoint, err, log)
+		m.t.Fatalf("MinIO did not become ready on %s: %v\n%s", m.Config.Endpoint, err, log)
+	}
+}
+
+// waitServing waits until the server answers an authenticated S3 request. /minio/health/live
+// answers before the object layer is initialised, and a request in that window fails with
+// "Server not initialized yet".
+func (m *MinIO) waitServing(exited <-chan struct{}, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := m.Client.ListBuckets(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("server exited: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no S3 answer: %w", err)
+		}
 	}
 }
 
