@@ -142,6 +142,13 @@ func (e *testEnv) shutdown() {
 	}
 }
 
+// hints are the failure hints people read, word for word, for the reasons the tests play.
+var hints = map[string]string{
+	v1alpha1.ReasonPasswordProtected: "The document is protected with a password. Save a copy without the password and upload that.",
+	v1alpha1.ReasonCorrupt:           "The document is damaged or incomplete. Open it in its application, save it again and upload the new copy.",
+	v1alpha1.ReasonCancelled:         "The export was cancelled. Upload the document again to convert it.",
+}
+
 // field is a form field of an upload.
 type field struct{ name, value string }
 

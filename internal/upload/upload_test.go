@@ -118,8 +118,12 @@ func TestUploadCorpus(t *testing.T) {
 				reason := f.Reason
 				e.fail(t, v.ID, v1alpha1.PhaseFailed, reason, "the converter said no")
 				ev := nextStatus(t, events)
-				if ev.Phase != "Failed" || !ev.Done || ev.Reason != reason || ev.Hint != FailureHint(reason) {
-					t.Fatalf("failure event: %+v", ev)
+				wantHint, ok := hints[reason]
+				if !ok {
+					t.Fatalf("the test knows no hint for reason %s: add it to hints", reason)
+				}
+				if ev.Phase != "Failed" || !ev.Done || ev.Reason != reason || ev.Hint != wantHint {
+					t.Fatalf("failure event: %+v, want hint %q", ev, wantHint)
 				}
 				streamEnds(t, events)
 				failed := apiError(t, e.do(t, http.MethodGet, v.Links["result"], nil, nil), http.StatusUnprocessableEntity, "export_failed")
