@@ -146,8 +146,8 @@ func TestBuildJob(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			job := BuildJob(tc.ej, cfg)
-			if job.Name != JobName(tc.ej.Name) || job.Namespace != tc.ej.Namespace {
-				t.Errorf("Job %s/%s, want %s/%s", job.Namespace, job.Name, tc.ej.Namespace, JobName(tc.ej.Name))
+			if job.Name != "deck-convert" || job.Namespace != "team" {
+				t.Errorf("Job %s/%s, want team/deck-convert", job.Namespace, job.Name)
 			}
 			owner := job.OwnerReferences
 			if len(owner) != 1 || owner[0].UID != tc.ej.UID || !ptr.Deref(owner[0].Controller, false) || owner[0].Kind != "ExportJob" {
@@ -194,7 +194,7 @@ func TestBuildJobIsHardened(t *testing.T) {
 		"scratch emptyDir mounted":     c.VolumeMounts[0].MountPath == "/scratch" && pod.Volumes[0].EmptyDir != nil && pod.Volumes[0].EmptyDir.SizeLimit != nil,
 		"writable /tmp for soffice":    len(c.VolumeMounts) == 2 && c.VolumeMounts[1].MountPath == "/tmp" && pod.Volumes[1].EmptyDir != nil && pod.Volumes[1].EmptyDir.SizeLimit != nil,
 		"resource requests and limits": !c.Resources.Requests.Cpu().IsZero() && !c.Resources.Limits.Memory().IsZero(),
-		"termination message file":     c.TerminationMessagePath == contract.DefaultTerminationLog && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError,
+		"termination message file":     c.TerminationMessagePath == "/dev/termination-log" && c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	for what, ok := range checks {
 		if !ok {

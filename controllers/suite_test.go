@@ -5,13 +5,19 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kubexport/kubexport/internal/testenv"
 	"go.uber.org/zap/zapcore"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -19,6 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 )
 
 // The integration tests run against a real kube-apiserver and etcd (envtest). Unit tests in
@@ -68,6 +76,10 @@ func testNamespace(t testing.TB) string {
 type operator struct {
 	cancel context.CancelFunc
 	done   chan error
+	// clock is the reconciler's clock. It stands still (at a whole second, like the API's
+	// timestamps) until a test moves it, so time-based decisions happen exactly when a test says.
+	clock *clocktesting.FakeClock
+	looks *looks
 }
 
 // startOperator runs the operator like cmd/manager does, restricted to ns so tests stay apart.
@@ -89,15 +101,19 @@ func runOperator(t testing.TB, namespaces map[string]cache.Config, cfg Config) *
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	must(t, err)
+	clk := clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
+	lk := &looks{cache: mgr.GetCache(), seen: map[types.NamespacedName]map[string]bool{}}
 	r := &ExportJobReconciler{
 		Client:                  mgr.GetClient(),
 		Recorder:                mgr.GetEventRecorder("kubexport-operator"),
 		Config:                  cfg,
+		Clock:                   clk,
 		MaxConcurrentReconciles: 4, // the manager's default
+		reconciling:             lk.began,
 	}
 	must(t, r.SetupWithManager(mgr))
 	ctx, cancel := context.WithCancel(context.Background())
-	op := &operator{cancel: cancel, done: make(chan error, 1)}
+	op := &operator{cancel: cancel, done: make(chan error, 1), clock: clk, looks: lk}
 	go func() { op.done <- mgr.Start(ctx) }()
 	t.Cleanup(op.stop)
 	return op
@@ -110,6 +126,78 @@ func (o *operator) stop() {
 	o.cancel()
 	<-o.done
 	o.cancel = nil
+}
+
+// annotationNudge is the annotation a test changes to make the operator look at an ExportJob.
+const annotationNudge = "test.kubexport.io/nudge"
+
+var nudges atomic.Int64
+
+// looks records, per ExportJob, the nudges that reconciles saw in the cache as they began, once
+// they have ended. A reconcile reads the ExportJob after that, so it saw at least that version.
+type looks struct {
+	cache client.Reader
+	mu    sync.Mutex
+	seen  map[types.NamespacedName]map[string]bool
+}
+
+func (l *looks) began(req ctrl.Request) func() {
+	ej := &v1alpha1.ExportJob{}
+	nudge := ""
+	if err := l.cache.Get(context.Background(), req.NamespacedName, ej); err == nil {
+		nudge = ej.Annotations[annotationNudge]
+	}
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.seen[req.NamespacedName] == nil {
+			l.seen[req.NamespacedName] = map[string]bool{}
+		}
+		l.seen[req.NamespacedName][nudge] = true
+	}
+}
+
+func (l *looks) saw(key types.NamespacedName, nudge string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seen[key][nudge]
+}
+
+// look makes the operator look at each named ExportJob and waits until it has: it changes an
+// annotation, which the operator watches, and waits until a reconcile that saw the change has
+// ended. Only then does "nothing changed" mean the controller decided so, not that it had not
+// got round to it yet. An ExportJob that is already gone counts as looked at. look returns the
+// resourceVersion of each ExportJob after its nudge.
+func (o *operator) look(t testing.TB, ns string, names ...string) map[string]string {
+	t.Helper()
+	rvs := map[string]string{}
+	pending := map[types.NamespacedName]string{}
+	for _, name := range names {
+		n := strconv.FormatInt(nudges.Add(1), 10)
+		ej := &v1alpha1.ExportJob{}
+		ej.Namespace, ej.Name = ns, name
+		patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, annotationNudge, n))
+		err := k8s.Patch(context.Background(), ej, client.RawPatch(types.MergePatchType, patch))
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		must(t, err)
+		rvs[name] = ej.ResourceVersion
+		pending[types.NamespacedName{Namespace: ns, Name: name}] = n
+	}
+	eventually(t, wait, func() error {
+		for key, n := range pending {
+			if o.looks.saw(key, n) {
+				continue
+			}
+			if err := k8s.Get(context.Background(), key, &v1alpha1.ExportJob{}); apierrors.IsNotFound(err) {
+				continue // gone since the nudge: nothing left to look at
+			}
+			return fmt.Errorf("the operator has not looked at %s since nudge %s", key, n)
+		}
+		return nil
+	})
+	return rvs
 }
 
 func must(t testing.TB, err error) {

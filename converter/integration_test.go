@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,34 +92,134 @@ type result struct {
 	stderr string
 }
 
+// stopGrace is how long a converter gets to stop after SIGTERM before it is killed, as a pod
+// gets terminationGracePeriodSeconds.
+const stopGrace = 20 * time.Second
+
+// runDeadline is when a converter run must end: three minutes, or earlier so that the run stops
+// cleanly before the test binary's own deadline (go test -timeout) panics and leaves it orphaned.
+func runDeadline(t *testing.T) time.Time {
+	d := time.Now().Add(3 * time.Minute)
+	if td, ok := t.Deadline(); ok && td.Add(-2*stopGrace).Before(d) {
+		d = td.Add(-2 * stopGrace)
+	}
+	return d
+}
+
 // runConverter runs the binary with args and env (added to a clean environment), holding a
-// conversion slot.
+// conversion slot, until runDeadline. A run the deadline stopped fails the test, after
+// runConverterUntil checked that it left no LibreOffice process behind.
 func runConverter(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	ctx, cancel := context.WithDeadline(context.Background(), runDeadline(t))
+	defer cancel()
+	r, stopped := runConverterUntil(ctx, t, env, args...)
+	if stopped {
+		t.Fatalf("converter %v: the test's deadline fired and stopped it\nstdout: %+v\nstderr: %s", args, r.res, r.stderr)
+	}
+	return r
+}
+
+// runConverterUntil runs the converter like runConverter until ctx is done, when it stops it as
+// the kubelet stops a pod: SIGTERM, and SIGKILL after stopGrace. It reports whether ctx stopped
+// the run; if so it checks that no process of the run survived (every process whose command
+// line or environment names the run's scratch directory), and kills and reports any that did.
+// A stopped run's result is whatever the converter printed, if anything.
+func runConverterUntil(ctx context.Context, t *testing.T, env []string, args ...string) (result, bool) {
+	t.Helper()
 	bin := converterBinary(t)
-	conversionSlots <- struct{}{}
+	select {
+	case conversionSlots <- struct{}{}:
+	case <-ctx.Done():
+		return result{}, true
+	}
 	defer func() { <-conversionSlots }()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	// Every run gets a scratch directory of its own unless it names one, so that its processes
+	// can be told apart from those of runs in parallel.
+	env = append([]string{contract.EnvScratchDir + "=" + filepath.Join(t.TempDir(), "scratch")}, env...)
+	scratch := scratchDir(env, args)
+
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(cleanEnv(), env...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = stopGrace
+	// Should the test binary die (a panic), the converter is told to stop like on the deadline.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	stopped := ctx.Err() != nil
+	if stopped {
+		if left := processesOf(scratch); len(left) > 0 {
+			for pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Errorf("converter %v: LibreOffice processes survived the deadline: %v", args, left)
+		}
+	}
 	var exitErr *exec.ExitError
 	code := 0
 	if errors.As(err, &exitErr) {
 		code = exitErr.ExitCode()
-	} else if err != nil {
+	} else if err != nil && !stopped {
 		t.Fatalf("running converter %v: %v", args, err)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	res, err := contract.Decode(lines[len(lines)-1])
-	if err != nil {
+	if err != nil && !stopped {
 		t.Fatalf("converter %v printed no result: %v\nstdout: %s\nstderr: %s", args, err, stdout.String(), stderr.String())
 	}
-	return result{code: code, res: res, stderr: stderr.String()}
+	return result{code: code, res: res, stderr: stderr.String()}, stopped
+}
+
+// scratchDir is the scratch directory a run uses: the --scratch-dir flag, else the last
+// KUBEXPORT_SCRATCH_DIR of env.
+func scratchDir(env, args []string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "--scratch-dir="); ok {
+			return v
+		}
+		if a == "--scratch-dir" && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	dir := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, contract.EnvScratchDir+"="); ok {
+			dir = v
+		}
+	}
+	return dir
+}
+
+// processesOf returns pid → command line of the processes whose command line or environment
+// names dir, in plain or in URL form (LibreOffice's -env:UserInstallation=file://...). The
+// converter gives soffice a HOME inside its scratch directory, and LibreOffice's processes
+// inherit it.
+func processesOf(dir string) map[int]string {
+	out := map[int]string{}
+	if dir == "" {
+		return out
+	}
+	escaped := (&url.URL{Path: dir}).EscapedPath()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(cmdline) == 0 { // gone, or a zombie
+			continue
+		}
+		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		all := string(cmdline) + "\x00" + string(environ)
+		if strings.Contains(all, dir) || strings.Contains(all, escaped) {
+			out[pid] = strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
+	}
+	return out
 }
 
 // cleanEnv is the test's environment without KUBEXPORT_ variables.

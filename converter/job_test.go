@@ -35,7 +35,7 @@ func TestJobParamsFromEnv(t *testing.T) {
 	}{
 		{name: "minimal", env: base, want: JobParams{
 			SourceBucket: "uploads", SourceKey: "u/1/deck.pptx", SourceFilename: "deck.pptx",
-			OutputBucket: "exports", OutputKey: "e/1.pdf", TerminationLog: contract.DefaultTerminationLog}},
+			OutputBucket: "exports", OutputKey: "e/1.pdf", TerminationLog: "/dev/termination-log"}}, // the kubelet's default path
 		{name: "everything", env: with(
 			contract.EnvSourceFilename, "Quarterly Review.pptx", contract.EnvOutputFilename, "Quarterly Review.pdf", contract.EnvPageRange, "1-2", contract.EnvPDFA, "PDF/A-2b",
 			contract.EnvExportNotes, "true", contract.EnvExportHiddenSlides, "false", contract.EnvQuality, "75",

@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -153,8 +155,9 @@ func TestProcess(t *testing.T) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envRunMain+"="+args)
 	cmd.Env = append(cmd.Env, m.Env()...)
-	var logs bytes.Buffer
-	cmd.Stderr = &logs
+	// The copier goroutine of exec writes the log while the test reads it: a locked buffer.
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	must(t, cmd.Start())
 	exited := make(chan error, 1)
@@ -198,7 +201,15 @@ func TestProcess(t *testing.T) {
 		addr, len(head)+len(doc)+len(tail), head)
 	_, err = conn.Write(doc[:len(doc)/2])
 	must(t, err)
-	time.Sleep(300 * time.Millisecond) // let the service start reading it
+	// SIGTERM only once the service is receiving it.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if v, err := metricValue(base, "kubexport_uploader_uploads_in_flight"); err == nil && v == 1 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("the upload is not in flight after 10s (uploads_in_flight %v, err %v)\n%s", v, err, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	must(t, cmd.Process.Signal(syscall.SIGTERM))
 	for deadline := time.Now().Add(10 * time.Second); ; {
@@ -259,6 +270,44 @@ func TestProcessRefusesBadConfiguration(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "part size") {
 		t.Fatalf("exit %v, output %s", err, out)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// metricValue reads one sample ("name{labels}" as printed) from the service's /metrics.
+func metricValue(base, series string) (float64, error) {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("/metrics has no %s", series)
 }
 
 func must(t testing.TB, err error) {

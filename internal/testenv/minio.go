@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -177,6 +179,36 @@ func (m *MinIO) MakeBucket(name string) {
 	if err := m.Client.MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
 		m.t.Fatalf("creating bucket %s: %v", name, err)
 	}
+}
+
+// IncompleteUploads lists the multipart uploads the server holds, in every bucket, as
+// "<sha256 of bucket/key>/<upload id>". The S3 API cannot answer this: MinIO lists multipart
+// uploads only for an exact key, and the key of an interrupted upload may be unknown to the test.
+// So it reads the server's own record, its data directory (.minio.sys/multipart/<hash>/<id>).
+func (m *MinIO) IncompleteUploads() ([]string, error) {
+	sys := filepath.Join(m.dataDir, ".minio.sys")
+	if _, err := os.Stat(sys); err != nil {
+		return nil, fmt.Errorf("MinIO's data directory has an unknown layout: %w", err)
+	}
+	hashes, err := os.ReadDir(filepath.Join(sys, "multipart"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var uploads []string
+	for _, h := range hashes {
+		ids, err := os.ReadDir(filepath.Join(sys, "multipart", h.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // completed or aborted meanwhile
+		} else if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			uploads = append(uploads, h.Name()+"/"+id.Name())
+		}
+	}
+	return uploads, nil
 }
 
 // Env returns the contract's storage environment variables for this server.

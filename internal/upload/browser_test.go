@@ -212,7 +212,7 @@ func TestBrowser(t *testing.T) {
 	fail("seeing the failure", err)
 	hint, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("failure")))
 	fail("reading the failure", err)
-	if !strings.Contains(hint, FailureHint("Corrupt")) || !strings.Contains(hint, "Reason: Corrupt") {
+	if !strings.Contains(hint, hints["Corrupt"]) || !strings.Contains(hint, "Reason: Corrupt") {
 		t.Errorf("failure box: %q", hint)
 	}
 	shot(t, ctx, filepath.Join(artifacts, "uploader-failed.png"))

@@ -142,6 +142,13 @@ func (e *testEnv) shutdown() {
 	}
 }
 
+// hints are the failure hints people read, word for word, for the reasons the tests play.
+var hints = map[string]string{
+	v1alpha1.ReasonPasswordProtected: "The document is protected with a password. Save a copy without the password and upload that.",
+	v1alpha1.ReasonCorrupt:           "The document is damaged or incomplete. Open it in its application, save it again and upload the new copy.",
+	v1alpha1.ReasonCancelled:         "The export was cancelled. Upload the document again to convert it.",
+}
+
 // field is a form field of an upload.
 type field struct{ name, value string }
 
@@ -266,7 +273,8 @@ func (e *testEnv) exportJob(t testing.TB, id string) *v1alpha1.ExportJob {
 	return &ej
 }
 
-// objects lists every object in the bucket, and fails if an incomplete multipart upload is left.
+// objects lists every object in the bucket, and every incomplete multipart upload the server
+// holds (as "incomplete-upload:<hash>/<id>").
 func (e *testEnv) objects(t testing.TB) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -275,31 +283,12 @@ func (e *testEnv) objects(t testing.TB) []string {
 		must(t, o.Err)
 		keys = append(keys, o.Key)
 	}
-	// MinIO lists multipart uploads only per object key: check every key the service said it
-	// was receiving.
-	for _, key := range e.receivedKeys() {
-		for u := range e.minio.Client.ListIncompleteUploads(ctx, e.cfg.Bucket, key, false) {
-			must(t, u.Err)
-			keys = append(keys, "incomplete-upload:"+u.Key)
-		}
+	uploads, err := e.minio.IncompleteUploads()
+	must(t, err)
+	for _, u := range uploads {
+		keys = append(keys, "incomplete-upload:"+u)
 	}
 	slices.Sort(keys)
-	return keys
-}
-
-// receivedKeys are the object keys of every document the service started receiving, from its
-// "Receiving document" log lines.
-func (e *testEnv) receivedKeys() []string {
-	var keys []string
-	for _, line := range strings.Split(e.logs.String(), "\n") {
-		if !strings.Contains(line, `"msg":"Receiving document"`) {
-			continue
-		}
-		var rec struct{ Key string }
-		if json.Unmarshal([]byte(line), &rec) == nil && rec.Key != "" {
-			keys = append(keys, rec.Key)
-		}
-	}
 	return keys
 }
 

@@ -120,8 +120,12 @@ func TestUploadCorpus(t *testing.T) {
 				reason := f.Reason
 				e.fail(t, v.ID, v1alpha1.PhaseFailed, reason, "the converter said no")
 				ev := nextStatus(t, events)
-				if ev.Phase != "Failed" || !ev.Done || ev.Reason != reason || ev.Hint != FailureHint(reason) {
-					t.Fatalf("failure event: %+v", ev)
+				wantHint, ok := hints[reason]
+				if !ok {
+					t.Fatalf("the test knows no hint for reason %s: add it to hints", reason)
+				}
+				if ev.Phase != "Failed" || !ev.Done || ev.Reason != reason || ev.Hint != wantHint {
+					t.Fatalf("failure event: %+v, want hint %q", ev, wantHint)
 				}
 				streamEnds(t, events)
 				failed := apiError(t, e.do(t, http.MethodGet, v.Links["result"], nil, nil), http.StatusUnprocessableEntity, "export_failed")
@@ -338,14 +342,11 @@ func TestUploadClientDisconnect(t *testing.T) {
 			defer conn.Close()
 			if tc.multipart {
 				eventually(t, 10*time.Second, func() error {
-					for _, key := range e.receivedKeys() {
-						for u := range e.minio.Client.ListIncompleteUploads(context.Background(), e.cfg.Bucket, key, false) {
-							if u.Err == nil {
-								return nil
-							}
-						}
+					uploads, err := e.minio.IncompleteUploads()
+					if err != nil || len(uploads) == 0 {
+						return fmt.Errorf("no multipart upload in MinIO yet (err=%v)", err)
 					}
-					return fmt.Errorf("no multipart upload started yet")
+					return nil
 				})
 			} else {
 				eventually(t, 10*time.Second, func() error {
