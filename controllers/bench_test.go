@@ -70,7 +70,7 @@ func BenchmarkOperatorThroughput(b *testing.B) {
 		workers := reconcileWorkers(b)
 		runVariant(b, "warm-up baseline", warm, baselineVariant(workers))
 
-		var base, op, limited []variantResult
+		base, op, limited := make([]variantResult, 0, rounds), make([]variantResult, 0, rounds), make([]variantResult, 0, rounds)
 		for r := range rounds {
 			base = append(base, runVariant(b, fmt.Sprintf("baseline %d", r+1), n, baselineVariant(workers)))
 			op = append(op, runVariant(b, fmt.Sprintf("operator %d", r+1), n, operatorVariant(n)))

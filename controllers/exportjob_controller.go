@@ -71,6 +71,9 @@ func (r *ExportJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, nil // the garbage collector removes the Job and pods
 	}
 	if ej.Status.Phase.IsTerminal() {
+		if err := r.stopLeftoverJob(ctx, ej); err != nil {
+			return ctrl.Result{}, err
+		}
 		return r.expireIfDue(ctx, ej)
 	}
 
@@ -86,15 +89,37 @@ func (r *ExportJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 	now := r.Clock.Now()
 	v := judge(ej, obs, r.Config, now)
-	if v.stopJob {
+	// The status goes first: deleting the Job first would lose the pods that prove a
+	// ConfigurationError if the status write then conflicted. A Job left running because the
+	// delete below failed is stopped by stopLeftoverJob on the next pass.
+	written, err := r.writeStatus(ctx, ej, computeStatus(ej, obs, v, r.Config, now), obs.job)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if v.stopJob && written {
 		if err := r.deleteJob(ctx, obs.job); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.writeStatus(ctx, ej, computeStatus(ej, obs, v, r.Config, now), obs.job); err != nil {
-		return ctrl.Result{}, err
-	}
 	return ctrl.Result{RequeueAfter: v.recheckAfter}, nil
+}
+
+// stopLeftoverJob deletes the converter Job of a finished export if it is still running (its
+// export was cancelled or failed with ConfigurationError, and the delete did not happen yet).
+// A Job that finished on its own is kept for its pods' logs.
+func (r *ExportJobReconciler) stopLeftoverJob(ctx context.Context, ej *v1alpha1.ExportJob) error {
+	job := &batchv1.Job{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: ej.Namespace, Name: JobName(ej.Name)}, job)
+	if apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("getting Job %s: %w", JobName(ej.Name), err)
+	}
+	if !metav1.IsControlledBy(job, ej) || !job.DeletionTimestamp.IsZero() ||
+		jobCondition(job, batchv1.JobComplete) != nil || jobCondition(job, batchv1.JobFailed) != nil {
+		return nil
+	}
+	return r.deleteJob(ctx, job)
 }
 
 // observe reads the ExportJob's Job and its pods from the cache.
@@ -162,22 +187,24 @@ func (r *ExportJobReconciler) deleteJob(ctx context.Context, job *batchv1.Job) e
 }
 
 // writeStatus writes the new status if it changed (the one status write of a reconcile), then
-// records the transition in events and metrics.
-func (r *ExportJobReconciler) writeStatus(ctx context.Context, ej *v1alpha1.ExportJob, st v1alpha1.ExportJobStatus, job *batchv1.Job) error {
+// records the transition in events and metrics. It reports whether the API server now holds st:
+// false after a conflict, when a newer version's event brings the reconciler back.
+func (r *ExportJobReconciler) writeStatus(ctx context.Context, ej *v1alpha1.ExportJob, st v1alpha1.ExportJobStatus,
+	job *batchv1.Job) (bool, error) {
 	if equality.Semantic.DeepEqual(ej.Status, st) {
-		return nil
+		return true, nil
 	}
 	old := ej.Status
 	ej.Status = st
 	if err := r.Status().Update(ctx, ej); apierrors.IsConflict(err) {
 		// We read a stale copy; the newer one's watch event brings us back.
 		ctrl.LoggerFrom(ctx).V(1).Info("Status write conflicted, waiting for the newer version")
-		return nil
+		return false, nil
 	} else if err != nil {
-		return fmt.Errorf("updating status: %w", err)
+		return false, fmt.Errorf("updating status: %w", err)
 	}
 	if old.Reason == st.Reason && old.Phase == st.Phase {
-		return nil
+		return true, nil
 	}
 	ctrl.LoggerFrom(ctx).Info("Export changed phase", "phase", st.Phase, "reason", st.Reason)
 	eventType := corev1.EventTypeNormal
@@ -192,7 +219,7 @@ func (r *ExportJobReconciler) writeStatus(ctx context.Context, ej *v1alpha1.Expo
 	if st.Phase.IsTerminal() {
 		recordFinished(ej, st)
 	}
-	return nil
+	return true, nil
 }
 
 // expireIfDue deletes a finished ExportJob once spec.ttlSecondsAfterFinished has passed.

@@ -480,8 +480,9 @@ func TestConcurrencyLimitAndQueueOrder(t *testing.T) {
 		newExport(t, testutil.MakeExportJob(n, ns))
 	}
 	started := func() string {
-		var got []string
-		for _, j := range converterJobs(t, ns) {
+		jobs := converterJobs(t, ns)
+		got := make([]string, 0, len(jobs))
+		for _, j := range jobs {
 			got = append(got, j.Labels[v1alpha1.LabelExportJob])
 		}
 		return fmt.Sprint(got)
@@ -556,7 +557,7 @@ func TestOperatorRestart(t *testing.T) {
 }
 
 func jobNames(jobs []batchv1.Job) []string {
-	var names []string
+	names := make([]string, 0, len(jobs))
 	for _, j := range jobs {
 		names = append(names, j.Name+"("+string(j.UID)+")")
 	}
@@ -674,7 +675,7 @@ func TestSamplesAreValid(t *testing.T) {
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		must(t, err)
-		for _, doc := range strings.Split(string(data), "\n---") {
+		for doc := range strings.SplitSeq(string(data), "\n---") {
 			var ej v1alpha1.ExportJob
 			if err := yaml.Unmarshal([]byte(doc), &ej); err != nil || ej.Kind != "ExportJob" {
 				continue
@@ -688,5 +689,43 @@ func TestSamplesAreValid(t *testing.T) {
 	}
 	if found < 2 {
 		t.Errorf("found %d sample ExportJobs in config/samples, want at least 2", found)
+	}
+}
+
+// TestFinishedExportStopsItsLeftoverJob: the operator writes a Cancelled or ConfigurationError
+// status before deleting the Job, so a failed delete can leave a running Job behind a finished
+// export. The next pass stops it; a Job that finished on its own is kept for its logs.
+func TestFinishedExportStopsItsLeftoverJob(t *testing.T) {
+	ns := testNamespace(t)
+	ctx := context.Background()
+	// The state a crash between the status write and the delete leaves, made before the
+	// operator starts.
+	leftover := newExport(t, testutil.MakeExportJob("leftover", ns))
+	done := newExport(t, testutil.MakeExportJob("done", ns))
+	jobs := make([]*batchv1.Job, 0, 2)
+	for _, ej := range []*v1alpha1.ExportJob{leftover, done} {
+		job := BuildJob(ej, testConfig())
+		must(t, k8s.Create(ctx, job))
+		jobs = append(jobs, job)
+	}
+	setJobStatus(t, jobs[1], func(j *batchv1.Job) { testutil.JobCompleted(j, time.Now()) })
+	for ej, phase := range map[*v1alpha1.ExportJob]v1alpha1.ExportPhase{leftover: v1alpha1.PhaseCancelled, done: v1alpha1.PhaseSucceeded} {
+		ej.Status.Phase, ej.Status.Reason = phase, string(phase)
+		must(t, k8s.Status().Update(ctx, ej))
+	}
+
+	op := startOperator(t, ns, testConfig())
+	eventually(t, wait, func() error {
+		err := k8s.Get(ctx, client.ObjectKeyFromObject(jobs[0]), &batchv1.Job{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("the cancelled export's running Job %s still exists (err=%v)", jobs[0].Name, err)
+	})
+	op.look(t, ns, "done")
+	kept := &batchv1.Job{}
+	must(t, k8s.Get(ctx, client.ObjectKeyFromObject(jobs[1]), kept))
+	if !kept.DeletionTimestamp.IsZero() {
+		t.Errorf("the finished Job %s of a succeeded export was deleted", kept.Name)
 	}
 }

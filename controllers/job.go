@@ -102,7 +102,7 @@ func ConversionTimeout(timeoutSeconds int32) int32 {
 // BuildJob returns the converter Job for ej. It is a pure function of its inputs: the
 // reconciler creates exactly what it returns.
 func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
-	labels := map[string]string{
+	jobLabels := map[string]string{
 		labelName:               "kubexport-converter",
 		labelManagedBy:          "kubexport",
 		v1alpha1.LabelExportJob: ej.Name,
@@ -115,7 +115,7 @@ func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            JobName(ej.Name),
 			Namespace:       ej.Namespace,
-			Labels:          labels,
+			Labels:          jobLabels,
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ej, v1alpha1.GroupVersion.WithKind("ExportJob"))},
 		},
 		Spec: batchv1.JobSpec{
@@ -141,7 +141,7 @@ func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 				}},
 			}}},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				ObjectMeta: metav1.ObjectMeta{Labels: jobLabels},
 				Spec:       converterPodSpec(ej, cfg, image),
 			},
 		},

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -95,12 +96,8 @@ func TestBuildJob(t *testing.T) {
 	}
 	with := func(extra map[string]string) map[string]string {
 		m := map[string]string{}
-		for k, v := range baseEnv {
-			m[k] = v
-		}
-		for k, v := range extra {
-			m[k] = v
-		}
+		maps.Copy(m, baseEnv)
+		maps.Copy(m, extra)
 		return m
 	}
 	cases := map[string]struct {

@@ -33,7 +33,8 @@ var (
 	})
 
 	queuedDesc  = prometheus.NewDesc("kubexport_exports_queued", "ExportJobs waiting for a free slot.", nil, nil)
-	runningDesc = prometheus.NewDesc("kubexport_exports_running", "ExportJobs whose converter Job exists and has not finished (phases Pending and Running).", nil, nil)
+	runningDesc = prometheus.NewDesc("kubexport_exports_running",
+		"ExportJobs whose converter Job exists and has not finished (phases Pending and Running).", nil, nil)
 )
 
 func init() {

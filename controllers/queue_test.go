@@ -74,7 +74,7 @@ func TestHeads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var names []string
+	names := make([]string, 0, len(got))
 	for _, e := range got {
 		names = append(names, e.key.Name)
 	}

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -180,9 +181,7 @@ func TestJudge(t *testing.T) {
 			wantStop: true,
 		},
 	}
-	for k, v := range more {
-		cases[k] = v
-	}
+	maps.Copy(cases, more)
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			e := tc.ej

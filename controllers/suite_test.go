@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubexport/kubexport/internal/testenv"
 	"go.uber.org/zap/zapcore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/testenv"
 )
 
 // The integration tests run against a real kube-apiserver and etcd (envtest). Unit tests in
@@ -108,7 +108,7 @@ func runOperator(t testing.TB, namespaces map[string]cache.Config, cfg Config) *
 		Recorder:                mgr.GetEventRecorder("kubexport-operator"),
 		Config:                  cfg,
 		Clock:                   clk,
-		MaxConcurrentReconciles: 4, // the manager's default
+		MaxConcurrentReconciles: DefaultMaxConcurrentReconciles, // the manager's default
 		reconciling:             lk.began,
 	}
 	must(t, r.SetupWithManager(mgr))
@@ -176,7 +176,7 @@ func (o *operator) look(t testing.TB, ns string, names ...string) map[string]str
 		n := strconv.FormatInt(nudges.Add(1), 10)
 		ej := &v1alpha1.ExportJob{}
 		ej.Namespace, ej.Name = ns, name
-		patch := []byte(fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, annotationNudge, n))
+		patch := fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, annotationNudge, n)
 		err := k8s.Patch(context.Background(), ej, client.RawPatch(types.MergePatchType, patch))
 		if apierrors.IsNotFound(err) {
 			continue

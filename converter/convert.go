@@ -119,7 +119,8 @@ func (c Config) prepare(input, workDir, password string) (string, docformat.Dete
 		return "", docformat.Detection{}, permanent(contract.ReasonInvalidParameters, nil, "the input is not a regular file")
 	}
 	if st.Size() > c.MaxInputBytes {
-		return "", docformat.Detection{}, permanent(contract.ReasonTooLarge, nil, "the input has %d bytes, more than the limit of %d", st.Size(), c.MaxInputBytes)
+		return "", docformat.Detection{}, permanent(contract.ReasonTooLarge, nil,
+			"the input has %d bytes, more than the limit of %d", st.Size(), c.MaxInputBytes)
 	}
 	det, err := detect(f, st.Size())
 	if err != nil {
@@ -136,10 +137,12 @@ func (c Config) prepare(input, workDir, password string) (string, docformat.Dete
 	// XLS files go on to LibreOffice: most use Excel's built-in default password, which it opens.
 	if det.Encrypted && det.Format != docformat.XLS {
 		if password == "" {
-			return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil, "the %s file is encrypted and no password was given", det.Format)
+			return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil,
+				"the %s file is encrypted and no password was given", det.Format)
 		}
 		return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil,
-			"the %s file's encryption cannot be opened by the converter even with a password (only encrypted Office 2007+ files can); save it without a password",
+			"the %s file's encryption cannot be opened by the converter even with a password "+
+				"(only encrypted Office 2007+ files can); save it without a password",
 			det.Format)
 	}
 	if det.Zip != nil {
@@ -226,7 +229,7 @@ func (c Config) runSoffice(ctx context.Context, workDir, input string, det docfo
 // harmless javaldx warning.
 func lastLines(s string, n int) string {
 	var keep []string
-	for _, l := range strings.Split(s, "\n") {
+	for l := range strings.SplitSeq(s, "\n") {
 		l = strings.TrimSpace(l)
 		if l == "" || strings.Contains(l, "javaldx") {
 			continue

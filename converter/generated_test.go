@@ -190,9 +190,7 @@ func TestTimeoutKillsLibreOffice(t *testing.T) {
 	var mu sync.Mutex
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // watch LibreOffice appear while the converter runs
-		defer wg.Done()
+	wg.Go(func() { // watch LibreOffice appear while the converter runs
 		for ctx.Err() == nil {
 			for pid, cmdline := range processesMentioning(scratch) {
 				if !strings.Contains(cmdline, "--scratch-dir") { // not the converter itself
@@ -203,7 +201,7 @@ func TestTimeoutKillsLibreOffice(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-	}()
+	})
 	r := runConverter(t, nil, "convert", "--quiet", "--timeout", "700ms", "--scratch-dir", scratch, input, output)
 	stop()
 	wg.Wait()

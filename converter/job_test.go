@@ -2,6 +2,7 @@ package converter
 
 import (
 	"errors"
+	"maps"
 	"net"
 	"testing"
 	"time"
@@ -19,9 +20,7 @@ func TestJobParamsFromEnv(t *testing.T) {
 	}
 	with := func(kv ...string) map[string]string {
 		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
+		maps.Copy(m, base)
 		for i := 0; i+1 < len(kv); i += 2 {
 			m[kv[i]] = kv[i+1]
 		}

@@ -134,7 +134,7 @@ func agilePasswordHash(h func() hash.Hash, salt []byte, password string, spinCou
 	d.Write(utf16le(password))
 	sum := d.Sum(nil)
 	var it [4]byte
-	for i := 0; i < spinCount; i++ {
+	for i := range spinCount {
 		binary.LittleEndian.PutUint32(it[:], uint32(i))
 		d.Reset()
 		d.Write(it[:])

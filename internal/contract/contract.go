@@ -108,7 +108,7 @@ type Result struct {
 func (r Result) Encode() []byte {
 	b, err := json.Marshal(r)
 	if err != nil { // cannot happen for this struct
-		return []byte(fmt.Sprintf(`{"result":%q,"reason":%q}`, r.Result, r.Reason))
+		return fmt.Appendf(nil, `{"result":%q,"reason":%q}`, r.Result, r.Reason)
 	}
 	for len(b) > MaxMessageBytes && r.Message != "" {
 		over := len(b) - MaxMessageBytes + len("…") + 8

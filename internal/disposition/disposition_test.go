@@ -29,8 +29,8 @@ func TestAttachment(t *testing.T) {
 		if err != nil || typ != "attachment" || params["filename"] != name {
 			t.Errorf("Attachment(%q) = %s parses as %q %v (%v)", name, v, typ, params, err)
 		}
-		if i := strings.Index(v, "filename*=UTF-8''"); i >= 0 {
-			dec, err := url.PathUnescape(v[i+len("filename*=UTF-8''"):])
+		if _, enc, ok := strings.Cut(v, "filename*=UTF-8''"); ok {
+			dec, err := url.PathUnescape(enc)
 			if err != nil || dec != name {
 				t.Errorf("filename* of %q decodes to %q (%v)", name, dec, err)
 			}

@@ -142,10 +142,7 @@ func openCompoundFile(r io.ReaderAt, size int64) (*CompoundFile, error) {
 
 func parseCFBEntry(b []byte) cfbEntry {
 	le := binary.LittleEndian
-	nameLen := int(le.Uint16(b[0x40:]))
-	if nameLen > 64 {
-		nameLen = 64
-	}
+	nameLen := min(int(le.Uint16(b[0x40:])), 64)
 	u := make([]uint16, 0, 32)
 	for i := 0; i+1 < nameLen; i += 2 {
 		c := le.Uint16(b[i:])

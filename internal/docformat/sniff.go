@@ -47,7 +47,8 @@ func containerOf(head []byte) container {
 // packages written by Microsoft Office, LibreOffice, Google, Apple, python-pptx and Apache POI:
 // the package's own parts, and the folders of the main parts.
 var ooxmlFirstEntries = func() []string {
-	names := []string{"[Content_Types].xml", "_rels/", "docProps/", "customXml/"}
+	names := make([]string, 0, 4+len(ooxmlMainParts))
+	names = append(names, "[Content_Types].xml", "_rels/", "docProps/", "customXml/")
 	for _, mp := range ooxmlMainParts {
 		names = append(names, path.Dir(mp.name)+"/")
 	}
@@ -116,7 +117,8 @@ const epubMimetype = "application/epub+zip"
 // streamedMimetypes are the mimetype contents recognised by prefix when the local header does
 // not give the entry's size, longest first so a template is not taken for its document type.
 var streamedMimetypes = func() []string {
-	known := []string{epubMimetype}
+	known := make([]string, 0, 1+len(odfMimetypes))
+	known = append(known, epubMimetype)
 	for t := range odfMimetypes {
 		known = append(known, t)
 	}

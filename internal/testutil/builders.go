@@ -3,6 +3,7 @@
 package testutil
 
 import (
+	"maps"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -141,9 +142,7 @@ func setStart(job *batchv1.Job, at time.Time) {
 // ConverterPod returns a pod of job in the given phase, as the kubelet would report it.
 func ConverterPod(job *batchv1.Job, name string, phase corev1.PodPhase) *corev1.Pod {
 	labels := map[string]string{}
-	for k, v := range job.Spec.Template.Labels {
-		labels[k] = v
-	}
+	maps.Copy(labels, job.Spec.Template.Labels)
 	labels[batchv1.ControllerUidLabel] = string(job.UID)
 	labels[batchv1.JobNameLabel] = job.Name
 	pod := &corev1.Pod{

@@ -98,11 +98,10 @@ func startUploaderProcess(b *testing.B, m *testenv.MinIO, tokenFile string) *upl
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	ns := testNamespace(b)
-	args := []string{"--kubeconfig", kc, "--namespace", ns, "--bind-address", addr,
-		"--max-upload-size", "2Gi", "--log-level", "warn", "--token-file", tokenFile}
 	// KUBEXPORT_BENCH_UPLOADER_ARGS adds flags, to compare settings (e.g. "--part-size=16Mi").
 	extra := strings.Fields(os.Getenv("KUBEXPORT_BENCH_UPLOADER_ARGS"))
-	args = append(args, extra...)
+	args := slices.Concat([]string{"--kubeconfig", kc, "--namespace", ns, "--bind-address", addr,
+		"--max-upload-size", "2Gi", "--log-level", "warn", "--token-file", tokenFile}, extra)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), m.Env()...)
 	cmd.Stderr = os.Stderr
@@ -270,8 +269,8 @@ func BenchmarkUploader(b *testing.B) {
 			return d
 		}
 		direct() // warm-up, not counted: MinIO's first large write
-		var directs, services []time.Duration
-		var ratios []float64 // per round: service throughput / PutObject throughput
+		directs, services := make([]time.Duration, 0, rounds), make([]time.Duration, 0, rounds)
+		ratios := make([]float64, 0, rounds) // per round: service throughput / PutObject throughput
 		b.ResetTimer()
 		for range rounds { // alternate, so both see the same machine state
 			d, s := direct(), viaService()
@@ -333,8 +332,8 @@ func BenchmarkUploader(b *testing.B) {
 		loadRate(b, bareURL, "", len(body), pid) // warm-up, not counted
 		loadRate(b, statusURL, token, len(body), pid)
 		b.ResetTimer()
-		var bares, services []loadResult
-		var rateRatios, cpuRatios []float64
+		bares, services := make([]loadResult, 0, rounds), make([]loadResult, 0, rounds)
+		rateRatios, cpuRatios := make([]float64, 0, rounds), make([]float64, 0, rounds)
 		for range rounds {
 			lb := loadRate(b, bareURL, "", len(body), bare.Process.Pid)
 			ls := loadRate(b, statusURL, token, len(body), pid)

@@ -102,7 +102,8 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) (_ *Export
 	)
 	defer func() {
 		if !done && up != nil {
-			s.removeObjects(ctx, "cleaning up after a failed upload", s.cfg.Bucket, up.key)
+			// removeObjects logs a failure; the client gets the error that made the upload fail.
+			_ = s.removeObjects(ctx, "cleaning up after a failed upload", s.cfg.Bucket, up.key)
 		}
 	}()
 	for {

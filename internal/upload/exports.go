@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -56,7 +57,7 @@ func etagMatches(header, etag string) bool {
 		return false
 	}
 	want := strings.TrimPrefix(etag, "W/")
-	for _, t := range strings.Split(header, ",") {
+	for t := range strings.SplitSeq(header, ",") {
 		t = strings.TrimSpace(t)
 		if t == "*" || strings.TrimPrefix(t, "W/") == want {
 			return true
@@ -182,10 +183,8 @@ func (s *Server) objectKeys(ej *v1alpha1.ExportJob) map[string][]string {
 		if bucket != s.cfg.Bucket || !(strings.HasPrefix(key, sourcePrefix+ej.Name+"/") || strings.HasPrefix(key, resultPrefix+ej.Name+"/")) {
 			return
 		}
-		for _, k := range keys[bucket] {
-			if k == key {
-				return
-			}
+		if slices.Contains(keys[bucket], key) {
+			return
 		}
 		keys[bucket] = append(keys[bucket], key)
 	}

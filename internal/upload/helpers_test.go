@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -192,9 +193,7 @@ func (e *testEnv) do(t testing.TB, method, path string, body io.Reader, h http.H
 	t.Helper()
 	req, err := http.NewRequest(method, e.base+path, body)
 	must(t, err)
-	for k, vs := range h {
-		req.Header[k] = vs
-	}
+	maps.Copy(req.Header, h)
 	resp, err := e.client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

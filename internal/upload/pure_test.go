@@ -256,7 +256,7 @@ func TestCursorAndPaginate(t *testing.T) {
 	}
 	items := []*v1alpha1.ExportJob{mk("ex-a", 0), mk("ex-d", 2), mk("ex-b", 1), mk("ex-c", 1), mk("ex-e", 2), mk("ex-f", 3)}
 	names := func(l []*v1alpha1.ExportJob) []string {
-		var out []string
+		out := make([]string, 0, len(l))
 		for _, e := range l {
 			out = append(out, e.Name)
 		}

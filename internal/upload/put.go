@@ -185,9 +185,6 @@ func newObjectWriter(c *minio.Client, partSize int64, parallel int) (*objectWrit
 	return &objectWriter{client: c, core: minio.Core{Client: c}, partSize: partSize, parallel: parallel}, nil
 }
 
-// maxObjectSize is the largest upload the part size allows.
-func (w *objectWriter) maxObjectSize() int64 { return w.partSize * maxPartCount }
-
 // put stores everything r yields as bucket/key and returns its size. Errors reading r are
 // returned as they are (the caller knows r); storage errors are wrapped with storageErr. On
 // error no object and no incomplete multipart upload is left behind.

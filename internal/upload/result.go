@@ -28,11 +28,11 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	bucket, key := resultLocation(ej, s.cfg.Bucket)
 	name := ej.PDFName()
-	disposition := disposition.Attachment(name)
+	contentDisposition := disposition.Attachment(name)
 
 	if redirect, _ := strconv.ParseBool(r.URL.Query().Get("redirect")); redirect {
 		params := url.Values{
-			"response-content-disposition": {disposition},
+			"response-content-disposition": {contentDisposition},
 			"response-content-type":        {"application/pdf"},
 		}
 		u, err := s.presign.PresignedGetObject(ctx, bucket, key, s.cfg.PresignExpiry, params)
@@ -68,7 +68,7 @@ func (s *Server) handleResult(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/pdf")
-	h.Set("Content-Disposition", disposition)
+	h.Set("Content-Disposition", contentDisposition)
 	h.Set("ETag", `"`+etag+`"`)
 	h.Set("Cache-Control", "private, no-cache")
 	dw := &deadlineWriter{ResponseWriter: w,

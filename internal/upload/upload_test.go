@@ -70,26 +70,8 @@ func TestUploadCorpus(t *testing.T) {
 			body, ct := multipartBody(t, name, data, before, after)
 			v := accepted(t, e.do(t, http.MethodPost, "/api/v1/exports", body, http.Header{"Content-Type": {ct}}))
 
-			// The ExportJob, as the API server has it.
-			ej := e.exportJob(t, v.ID)
 			stem := strings.TrimSuffix(name, path.Ext(name))
-			wantSpec := v1alpha1.ExportJobSpec{
-				Source:         v1alpha1.SourceSpec{Bucket: "kubexport", Key: "uploads/" + v.ID + "/" + name, Filename: name},
-				Output:         &v1alpha1.OutputSpec{Bucket: "kubexport", Key: "results/" + v.ID + "/" + stem + ".pdf"},
-				Options:        &v1alpha1.ConversionOptions{PageRange: "1-9", ExportNotes: true},
-				TimeoutSeconds: ptr.To[int32](120),
-				Retries:        ptr.To[int32](2), // the CRD's default
-			}
-			if d := cmp.Diff(wantSpec, ej.Spec); d != "" {
-				t.Errorf("spec (-want +got):\n%s", d)
-			}
-			if ej.Labels[LabelManagedBy] != ManagedByValue || ej.Annotations[AnnotationUploadBytes] != strconv.Itoa(len(data)) {
-				t.Errorf("metadata: labels %v annotations %v", ej.Labels, ej.Annotations)
-			}
-			// The document, byte for byte.
-			if got := e.getObject(t, "kubexport", ej.Spec.Source.Key); !bytes.Equal(got, data) {
-				t.Fatalf("stored object differs: %d bytes, want %d", len(got), len(data))
-			}
+			checkStored(t, e, v.ID, name, stem, data)
 
 			// Right after the 202 the status is served from the cache.
 			var st ExportView
@@ -142,6 +124,29 @@ func TestUploadCorpus(t *testing.T) {
 			streamEnds(t, events)
 			checkResult(t, e, v.ID, stem+".pdf", pdf, f.Pages)
 		})
+	}
+}
+
+// checkStored checks what an upload with TestUploadCorpus's options stored: the ExportJob, as
+// the API server has it, and the document, byte for byte.
+func checkStored(t *testing.T, e *testEnv, id, name, stem string, data []byte) {
+	t.Helper()
+	ej := e.exportJob(t, id)
+	wantSpec := v1alpha1.ExportJobSpec{
+		Source:         v1alpha1.SourceSpec{Bucket: "kubexport", Key: "uploads/" + id + "/" + name, Filename: name},
+		Output:         &v1alpha1.OutputSpec{Bucket: "kubexport", Key: "results/" + id + "/" + stem + ".pdf"},
+		Options:        &v1alpha1.ConversionOptions{PageRange: "1-9", ExportNotes: true},
+		TimeoutSeconds: ptr.To[int32](120),
+		Retries:        ptr.To[int32](2), // the CRD's default
+	}
+	if d := cmp.Diff(wantSpec, ej.Spec); d != "" {
+		t.Errorf("spec (-want +got):\n%s", d)
+	}
+	if ej.Labels[LabelManagedBy] != ManagedByValue || ej.Annotations[AnnotationUploadBytes] != strconv.Itoa(len(data)) {
+		t.Errorf("metadata: labels %v annotations %v", ej.Labels, ej.Annotations)
+	}
+	if got := e.getObject(t, "kubexport", ej.Spec.Source.Key); !bytes.Equal(got, data) {
+		t.Fatalf("stored object differs: %d bytes, want %d", len(got), len(data))
 	}
 }
 

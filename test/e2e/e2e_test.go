@@ -361,9 +361,7 @@ func TestConcurrencyLimit(t *testing.T) {
 		maxRunning, queued int
 		wg                 sync.WaitGroup
 	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for ctx.Err() == nil {
 			jobs := &batchv1.JobList{}
 			exports := &v1alpha1.ExportJobList{}
@@ -386,7 +384,7 @@ func TestConcurrencyLimit(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-	}()
+	})
 	for i := range n {
 		newExport(t, fmt.Sprintf("e2e-limit-%02d", i), "e2e/limit/deck.pptx", nil)
 	}

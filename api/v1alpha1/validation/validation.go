@@ -42,7 +42,7 @@ func PageRange(s string) error {
 	if !pageRangeRE.MatchString(s) {
 		return fmt.Errorf("pageRange %q is not a list of pages and ranges counted from 1, such as \"1-3,5\"", s)
 	}
-	for _, r := range strings.Split(s, ",") {
+	for r := range strings.SplitSeq(s, ",") {
 		lo, hi, ok := strings.Cut(r, "-")
 		if !ok {
 			continue

@@ -183,7 +183,7 @@ func TestCRDStatesTheGoConstants(t *testing.T) {
 	if pr.MaxLength == nil || *pr.MaxLength != validation.PageRangeMaxLength {
 		t.Errorf("CRD pageRange maxLength %v, Go %d", pr.MaxLength, validation.PageRangeMaxLength)
 	}
-	var pdfa []string
+	pdfa := make([]string, 0, len(opts.Properties["pdfA"].Enum))
 	for _, e := range opts.Properties["pdfA"].Enum {
 		var s string
 		if err := yaml.Unmarshal(e.Raw, &s); err != nil {
@@ -194,7 +194,7 @@ func TestCRDStatesTheGoConstants(t *testing.T) {
 	if !slices.Equal(pdfa, validation.PDFALevels) {
 		t.Errorf("CRD pdfA enum %v, Go %v", pdfa, validation.PDFALevels)
 	}
-	var dpi []int32
+	dpi := make([]int32, 0, len(opts.Properties["maxImageResolution"].Enum))
 	for _, e := range opts.Properties["maxImageResolution"].Enum {
 		var n int32
 		if err := yaml.Unmarshal(e.Raw, &n); err != nil {

@@ -2,9 +2,10 @@ package docs
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf16"
 )
@@ -36,12 +37,12 @@ func CFB(streams []Stream) []byte {
 	// Sort streams the way the directory's red-black tree orders siblings: by name length, then
 	// by upper-cased name. We link them as a chain of right children, all black.
 	sorted := append([]Stream(nil), streams...)
-	sort.Slice(sorted, func(i, j int) bool {
-		a, b := utf16.Encode([]rune(sorted[i].Name)), utf16.Encode([]rune(sorted[j].Name))
+	slices.SortFunc(sorted, func(x, y Stream) int {
+		a, b := utf16.Encode([]rune(x.Name)), utf16.Encode([]rune(y.Name))
 		if len(a) != len(b) {
-			return len(a) < len(b)
+			return cmp.Compare(len(a), len(b))
 		}
-		return strings.ToUpper(sorted[i].Name) < strings.ToUpper(sorted[j].Name)
+		return strings.Compare(strings.ToUpper(x.Name), strings.ToUpper(y.Name))
 	})
 
 	var miniStream bytes.Buffer
@@ -57,7 +58,7 @@ func CFB(streams []Stream) []byte {
 		if len(s.Data) < cutoff {
 			start := uint32(len(miniFAT))
 			n := ceil(len(s.Data), mini)
-			for k := 0; k < n; k++ {
+			for k := range n {
 				if k == n-1 {
 					miniFAT = append(miniFAT, endChain)
 				} else {
@@ -102,7 +103,7 @@ func CFB(streams []Stream) []byte {
 			return endChain
 		}
 		start := next
-		for k := 0; k < n; k++ {
+		for k := range n {
 			if k == n-1 {
 				fat[next] = endChain
 			} else {
@@ -130,7 +131,7 @@ func CFB(streams []Stream) []byte {
 	body := make([]byte, total*sector)
 	sect := func(n uint32) []byte { return body[int(n)*sector : int(n+1)*sector] }
 	for k := 0; k < fatSectors; k++ {
-		for j := 0; j < perFAT; j++ {
+		for j := range perFAT {
 			le.PutUint32(sect(uint32(k))[4*j:], fat[k*perFAT+j])
 		}
 	}
@@ -200,7 +201,7 @@ func CFB(streams []Stream) []byte {
 		}
 	}
 
-	hdr := make([]byte, sector)
+	hdr := make([]byte, sector, sector+len(body))
 	copy(hdr, []byte{0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1})
 	le.PutUint16(hdr[0x18:], 0x003E)
 	le.PutUint16(hdr[0x1A:], 3)
@@ -217,7 +218,7 @@ func CFB(streams []Stream) []byte {
 	}
 	le.PutUint32(hdr[0x40:], uint32(miniFATSectors))
 	le.PutUint32(hdr[0x44:], endChain)
-	for k := 0; k < 109; k++ {
+	for k := range 109 {
 		v := uint32(freeSect)
 		if k < fatSectors {
 			v = uint32(k)

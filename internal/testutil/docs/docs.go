@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -118,9 +119,9 @@ func pptxPackage(slides []Slide, mainType string) []byte {
 	entries := []entry{}
 	for i, s := range slides {
 		n := i + 1
-		ct.WriteString(fmt.Sprintf(`<Override PartName="/ppt/slides/slide%d.xml" ContentType="application/vnd.openxmlformats-officedocument.presentationml.slide+xml"/>`, n))
-		presRels.WriteString(fmt.Sprintf(`<Relationship Id="rId%d" Type="%s/slide" Target="slides/slide%d.xml"/>`, n+10, relOD, n))
-		sldIDs.WriteString(fmt.Sprintf(`<p:sldId id="%d" r:id="rId%d"/>`, 255+n, n+10))
+		fmt.Fprintf(&ct, `<Override PartName="/ppt/slides/slide%d.xml" ContentType="application/vnd.openxmlformats-officedocument.presentationml.slide+xml"/>`, n)
+		fmt.Fprintf(&presRels, `<Relationship Id="rId%d" Type="%s/slide" Target="slides/slide%d.xml"/>`, n+10, relOD, n)
+		fmt.Fprintf(&sldIDs, `<p:sldId id="%d" r:id="rId%d"/>`, 255+n, n+10)
 		picRel := ""
 		if s.Picture != nil {
 			media := fmt.Sprintf("ppt/media/image%d.png", n)
@@ -156,7 +157,7 @@ func pptxPackage(slides []Slide, mainType string) []byte {
 			`<Relationship Id="rId1" Type="` + relOD + `/slideMaster" Target="../slideMasters/slideMaster1.xml"/></Relationships>`},
 		{"ppt/theme/theme1.xml", themeXML},
 	}
-	return zipEntries(append(head, entries...), false)
+	return zipEntries(slices.Concat(head, entries), false)
 }
 
 const emptyTree = `<p:nvGrpSpPr><p:cNvPr id="1" name=""/><p:cNvGrpSpPr/><p:nvPr/></p:nvGrpSpPr>` +
@@ -232,7 +233,7 @@ func DOCX(pages int) []byte {
 		if i > 1 {
 			body.WriteString(`<w:p><w:r><w:br w:type="page"/></w:r></w:p>`)
 		}
-		body.WriteString(fmt.Sprintf(`<w:p><w:r><w:t>Page %d</w:t></w:r></w:p>`, i))
+		fmt.Fprintf(&body, `<w:p><w:r><w:t>Page %d</w:t></w:r></w:p>`, i)
 	}
 	const nsW = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 	return zipEntries([]entry{
@@ -273,9 +274,9 @@ func XLSX() []byte {
 func ODP(n int) []byte {
 	var pages strings.Builder
 	for i := 1; i <= n; i++ {
-		pages.WriteString(fmt.Sprintf(`<draw:page draw:name="page%d" draw:master-page-name="Default">`+
+		fmt.Fprintf(&pages, `<draw:page draw:name="page%d" draw:master-page-name="Default">`+
 			`<draw:frame svg:x="2cm" svg:y="2cm" svg:width="20cm" svg:height="3cm"><draw:text-box><text:p>Slide %d</text:p></draw:text-box></draw:frame>`+
-			`</draw:page>`, i, i))
+			`</draw:page>`, i, i)
 	}
 	const ns = `xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0" ` +
 		`xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" ` +
@@ -396,7 +397,7 @@ func copyEntries(zw *zip.Writer, pkg []byte) {
 // PNG returns a small PNG image.
 func PNG() []byte {
 	img := image.NewRGBA(image.Rect(0, 0, 16, 16))
-	for x := 0; x < 16; x++ {
+	for x := range 16 {
 		img.Set(x, x, color.RGBA{R: 200, A: 255})
 	}
 	var buf bytes.Buffer

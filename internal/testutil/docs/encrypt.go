@@ -84,7 +84,7 @@ func passwordHash(salt []byte, password string, spins int) []byte {
 	}
 	h := sum512(salt, pw)
 	var it [4]byte
-	for i := 0; i < spins; i++ {
+	for i := range spins {
 		binary.LittleEndian.PutUint32(it[:], uint32(i))
 		h = sum512(it[:], h)
 	}

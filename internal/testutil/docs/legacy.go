@@ -2,7 +2,8 @@ package docs
 
 import (
 	"encoding/binary"
-	"sort"
+	"slices"
+	"strings"
 )
 
 // Zip writes a ZIP archive of name → content, entries in name order, all deflated: the shape of
@@ -12,7 +13,7 @@ func Zip(files map[string]string) []byte {
 	for name, data := range files {
 		entries = append(entries, entry{name, data})
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].name < entries[j].name })
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	return zipEntries(entries, false)
 }
 
