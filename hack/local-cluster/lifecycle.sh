@@ -39,13 +39,24 @@ load() {
   done
 }
 
+# unmount_state: unmount everything under the cluster's directory (pod volumes, netns, overlay
+# snapshots), deepest first; dies if something stays mounted, so no state is deleted under a mount.
+unmount_state() {
+  local m
+  for m in $(awk -v d="$KX_HOME/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"
+  done
+  if awk -v d="$KX_HOME/" 'index($2, d) == 1' /proc/self/mounts | grep -q .; then
+    die "mounts remain under $KX_HOME; not deleting its state: $(awk -v d="$KX_HOME/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | head -3 | tr '\n' ' ')"
+  fi
+}
+
 up() {
   need_root
   local t0=$SECONDS
   ensure_packages
   build
   pause_archive
-  mkdir -p "$run" "$state"
   local c p fresh=1
   if ! pid_of etcd >/dev/null; then
     for p in 2379 2380 $API_PORT 10250 10257 10259 10248 10249 10256; do
@@ -54,7 +65,18 @@ up() {
   fi
   # What the machine has before the cluster touches it, so `down` removes only what the cluster
   # added. Recorded afresh unless a previous run left something behind (then its record stays).
-  for c in "${components[@]}"; do if pid_of "$c" >/dev/null; then fresh=0; fi; done
+  local running=0
+  for c in "${components[@]}"; do if pid_of "$c" >/dev/null; then running=1; fi; done
+  # State with no process behind it is what an interrupted run left (the machine rebooted, the
+  # session was killed before `down`): its etcd would bring back that run's objects, so start
+  # from an empty state instead.
+  if [ $running = 0 ] && [ -d "$state" ]; then
+    log "removing the state an interrupted run left in $state"
+    unmount_state
+    rm -rf "$state"
+  fi
+  [ $running = 0 ] || fresh=0
+  mkdir -p "$run" "$state"
   if [ -f "$KX_HOME/bridge.created" ]; then fresh=0; fi
   if [ $fresh = 1 ]; then rm -rf "$KX_HOME/preexisting" "$netfilter_dir"; fi
   # Host paths kubelet/CNI/containerd use whatever their configuration: remember which existed.
@@ -140,14 +162,7 @@ down() {
   stop kube-apiserver
   stop etcd
 
-  # Mounts under the cluster's directory (pod volumes, netns, overlay snapshots), deepest first.
-  local m
-  for m in $(awk -v d="$KX_HOME/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r); do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || log "cannot unmount $m"
-  done
-  if awk -v d="$KX_HOME/" 'index($2, d) == 1' /proc/self/mounts | grep -q .; then
-    die "mounts remain under $KX_HOME; not deleting its state: $(awk -v d="$KX_HOME/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | head -3 | tr '\n' ' ')"
-  fi
+  unmount_state
   # iptables, nftables, bridge, route, conntrack, sysctls (network.sh). After the unmounts: a
   # pod's network namespace is mounted under the state directory.
   network_down

@@ -104,11 +104,37 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "FAIL: MinIO client:", err)
 		return 1
 	}
+	if err := removeLeftovers(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
 	code := m.Run()
 	if code != 0 {
 		dumpDiagnostics()
 	}
 	return code
+}
+
+// removeLeftovers deletes the ExportJobs an earlier run of this suite left on a kept cluster
+// (KX_KEEP=1, or a run interrupted before its cleanups) and waits until they are gone, so each
+// test starts from names nobody holds.
+func removeLeftovers(ctx context.Context) error {
+	sel := client.HasLabels{e2eLabel}
+	if err := k8s.DeleteAllOf(ctx, &v1alpha1.ExportJob{}, client.InNamespace(ns), sel); err != nil {
+		return fmt.Errorf("deleting ExportJobs left by an earlier run: %w", err)
+	}
+	deadline := time.Now().Add(long)
+	for {
+		left := &v1alpha1.ExportJobList{}
+		err := k8s.List(ctx, left, client.InNamespace(ns), sel)
+		if err == nil && len(left.Items) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d ExportJobs of an earlier run still there after %s (err=%v)", len(left.Items), long, err)
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // waitDeployments waits until each Deployment has all its replicas available.
