@@ -10,9 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/kubexport/kubexport/converter/internal/lok"
 	"github.com/kubexport/kubexport/internal/contract"
 	"github.com/kubexport/kubexport/internal/docformat"
 )
@@ -25,9 +25,13 @@ const (
 
 // Config holds the converter's limits and tools. The zero value is usable.
 type Config struct {
-	// Soffice runs LibreOffice.
-	Soffice Soffice
-	// Timeout is the budget for LibreOffice's conversion; DefaultTimeout if zero.
+	// LibreOffice configures the LibreOfficeKit workers.
+	LibreOffice LibreOffice
+	// Engine is a warm engine to convert with, shared by the documents of a batch; when nil,
+	// ConvertFile starts a worker for its document and stops it afterwards.
+	Engine *Engine
+	// Timeout is the budget for LibreOffice's work on one document (including starting a
+	// worker when none is running); DefaultTimeout if zero.
 	Timeout time.Duration
 	// MaxInputBytes caps the input size; DefaultMaxInputBytes if zero.
 	MaxInputBytes int64
@@ -82,8 +86,25 @@ func (c Config) ConvertFile(ctx context.Context, input, output string, opts Opti
 	log := c.Logger.With("format", string(det.Format))
 	log.Info("Converting document", "options", opts.String())
 
-	pdf, err := c.runSoffice(ctx, workDir, prepared, det, opts)
+	engine := c.Engine
+	if engine == nil {
+		engine = NewEngine(c.LibreOffice, c.ScratchDir, c.Logger)
+		defer engine.Close()
+	}
+	pdf := filepath.Join(workDir, "document.pdf")
+	start := time.Now()
+	resp, err := engine.convert(ctx, c.Timeout, workerRequest{
+		Input:         fileURL(prepared),
+		Output:        fileURL(pdf),
+		FilterOptions: FilterOptionsJSON(det.Format.Family(), opts),
+		Password:      opts.Password,
+	})
 	if err != nil {
+		return Output{}, err
+	}
+	log.Info("LibreOffice finished", "duration", time.Since(start).Round(time.Millisecond),
+		"loadMs", resp.LoadMs, "saveMs", resp.SaveMs, "passwordRequests", resp.PasswordRequests)
+	if err := judgeWorkerResponse(resp, det, opts); err != nil {
 		return Output{}, err
 	}
 	info, err := InspectPDF(pdf)
@@ -133,17 +154,17 @@ func (c Config) prepare(input, workDir, password string) (string, docformat.Dete
 		}
 		return c.prepare(plain, workDir, "")
 	}
-	// LibreOffice's command line cannot pass a password, and we decrypt only OOXML. Encrypted
-	// XLS files go on to LibreOffice: most use Excel's built-in default password, which it opens.
-	if det.Encrypted && det.Format != docformat.XLS {
-		if password == "" {
-			return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil,
-				"the %s file is encrypted and no password was given", det.Format)
-		}
+	// LibreOffice opens encrypted DOC, XLS and ODF with the password (the worker answers its
+	// password request). It raises no request for an encrypted PPT in 7.4 and fails as if the
+	// file were damaged, so that is decided here. Without a password an encrypted file cannot
+	// open, except an XLS: most encrypted workbooks use Excel's built-in default password, which
+	// LibreOffice tries on its own.
+	switch {
+	case det.Encrypted && det.Format == docformat.PPT:
 		return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil,
-			"the %s file's encryption cannot be opened by the converter even with a password "+
-				"(only encrypted Office 2007+ files can); save it without a password",
-			det.Format)
+			"the PowerPoint 97-2003 (ppt) file is encrypted, and LibreOffice 7.4 cannot open encrypted ppt files, so a password cannot help; save it without a password or as pptx")
+	case det.Encrypted && password == "" && det.Format != docformat.XLS:
+		return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil, "the %s file is encrypted and no password was given", det.Format)
 	}
 	if det.Zip != nil {
 		if err := CheckZipLimits(det.Zip.File, c.ZipLimits); err != nil {
@@ -187,62 +208,6 @@ func decryptInput(cf *docformat.CompoundFile, password, dst string) (string, err
 		return "", transient(contract.ReasonConversionFailed, err, "cannot write the decrypted document")
 	}
 	return dst, nil
-}
-
-// runSoffice runs LibreOffice under the timeout and returns the path of the PDF it wrote, or the
-// classified reason why there is none.
-func (c Config) runSoffice(ctx context.Context, workDir, input string, det docformat.Detection, opts Options) (string, error) {
-	runCtx, cancel := context.WithTimeout(ctx, c.Timeout)
-	defer cancel()
-	start := time.Now()
-	res, outDir, err := c.Soffice.run(runCtx, workDir, ConvertToArg(det.Format.Family(), opts), input)
-	if err != nil {
-		return "", transient(contract.ReasonConversionFailed, err, "cannot run LibreOffice")
-	}
-	c.Logger.Info("LibreOffice finished", "duration", time.Since(start).Round(time.Millisecond),
-		"timedOut", res.TimedOut, "exitCode", res.ExitCode, "signal", int(res.Signal))
-	if res.TimedOut {
-		if ctx.Err() != nil { // the caller gave up (SIGTERM), not our budget
-			return "", transient(contract.ReasonConversionFailed, ctx.Err(), "the conversion was interrupted")
-		}
-		return "", permanent(contract.ReasonConversionTimeout, nil, "LibreOffice did not finish within %s", c.Timeout)
-	}
-	pdf := filepath.Join(outDir, strings.TrimSuffix(filepath.Base(input), filepath.Ext(input))+".pdf")
-	if st, err := os.Stat(pdf); err == nil && st.Size() > 0 {
-		return pdf, nil
-	}
-	detail := lastLines(res.Log, 3)
-	switch {
-	case res.Signal != 0:
-		return "", transient(contract.ReasonConversionFailed, errors.New(detail), "LibreOffice crashed (%s)", res.Signal)
-	case opts.PageRange != "" && strings.Contains(res.Log, "Please verify input parameters"):
-		// The PDF export refuses to store when the range selects no page of the document.
-		return "", permanent(contract.ReasonInvalidParameters, errors.New(detail), "the page range %q selects no page of the document", opts.PageRange)
-	case det.Encrypted:
-		return "", permanent(contract.ReasonPasswordProtected, errors.New(detail), "the %s file is encrypted and LibreOffice could not open it", det.Format)
-	default:
-		return "", permanent(contract.ReasonConversionFailed, errors.New(detail), "LibreOffice wrote no PDF (exit code %d)", res.ExitCode)
-	}
-}
-
-// lastLines returns the last n non-empty lines of s, joined with "; ", without LibreOffice's
-// harmless javaldx warning.
-func lastLines(s string, n int) string {
-	var keep []string
-	for l := range strings.SplitSeq(s, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.Contains(l, "javaldx") {
-			continue
-		}
-		keep = append(keep, l)
-	}
-	if len(keep) > n {
-		keep = keep[len(keep)-n:]
-	}
-	if len(keep) == 0 {
-		return "no output from soffice"
-	}
-	return strings.Join(keep, "; ")
 }
 
 // linkOrCopy makes dst a hard link to src, or a copy when linking is impossible.
@@ -304,4 +269,43 @@ func hashFile(name string) (int64, string, error) {
 		return 0, "", fmt.Errorf("hashing %s: %w", name, err)
 	}
 	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// judgeWorkerResponse classifies what LibreOffice did with a document: a load refused for its
+// password, a load failure, a document of another kind than detected (LibreOffice imports what
+// it cannot parse as text), or a failed export.
+func judgeWorkerResponse(resp workerResponse, det Detection, opts Options) error {
+	if resp.LoadError != "" {
+		cause := errors.New(resp.LoadError)
+		switch {
+		case resp.PasswordRequests > 0 && opts.Password == "":
+			return permanent(contract.ReasonPasswordProtected, nil, "the %s file is encrypted and no password was given", det.Format)
+		case resp.PasswordRequests > 1:
+			return permanent(contract.ReasonPasswordProtected, nil, "the password does not open the %s file", det.Format)
+		case resp.PasswordRequests == 1 || det.Encrypted:
+			return permanent(contract.ReasonPasswordProtected, cause, "the %s file is encrypted and LibreOffice could not open it with the password given", det.Format)
+		default:
+			return permanent(contract.ReasonConversionFailed, cause, "LibreOffice could not load the %s file", det.Format)
+		}
+	}
+	if want, ok := familyDocumentType[det.Format.Family()]; ok && lok.DocumentType(resp.DocumentType) != want {
+		return permanent(contract.ReasonCorrupt, nil, "LibreOffice opened the %s file as a %s, not as a %s: its content is damaged or not what its package declares",
+			det.Format, lok.DocumentType(resp.DocumentType), det.Format.Family())
+	}
+	if resp.SaveError != "" {
+		cause := errors.New(resp.SaveError)
+		if opts.PageRange != "" {
+			// The PDF export refuses to write when the range selects no page of the document.
+			return permanent(contract.ReasonInvalidParameters, cause, "the page range %q selects no page of the document", opts.PageRange)
+		}
+		return permanent(contract.ReasonConversionFailed, cause, "LibreOffice could not export the %s file to PDF", det.Format)
+	}
+	return nil
+}
+
+// familyDocumentType is the LibreOfficeKit document type each family must load as.
+var familyDocumentType = map[Family]lok.DocumentType{
+	FamilyWriter:  lok.TypeText,
+	FamilyCalc:    lok.TypeSpreadsheet,
+	FamilyImpress: lok.TypePresentation,
 }

@@ -1,58 +1,220 @@
 package converter_test
 
 import (
+	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/kubexport/kubexport/converter"
 	"github.com/kubexport/kubexport/internal/contract"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
 )
 
-// TestInjectedSofficeFaults replaces soffice with scripts that misbehave the ways LibreOffice can,
-// to check the classification of each and that no stray process survives a conversion.
-func TestInjectedSofficeFaults(t *testing.T) {
-	// Each script gets soffice's arguments; $outdir is the value after --outdir.
-	const prologue = "#!/bin/sh\noutdir=\nwhile [ $# -gt 0 ]; do [ \"$1\" = --outdir ] && outdir=$2; shift; done\n"
-	marker := fmt.Sprintf("313.%d", os.Getpid()) // a sleep duration no other process uses
-	tests := []struct {
-		name       string
-		script     string
-		wantCode   int
-		wantReason string
-		wantMsg    string
-	}{
-		{"crash", "kill -SEGV $$\n", contract.ExitTransient, contract.ReasonConversionFailed, "crashed"},
-		{"exit 0 without a PDF", "echo 'Error: source file could not be loaded' >&2\nexit 0\n", contract.ExitPermanent, contract.ReasonConversionFailed, "source file could not be loaded"},
-		{"a PDF that does not parse", "printf 'not a pdf' > \"$outdir/document.pdf\"\n", contract.ExitPermanent, contract.ReasonConversionFailed, "does not parse"},
-		{"a straggler left running", "sleep " + marker + " &\nexit 0\n", contract.ExitPermanent, contract.ReasonConversionFailed, "wrote no PDF"},
+// batchRun is a running `converter convert INPUT... DIR`.
+type batchRun struct {
+	cmd     *exec.Cmd
+	lines   chan contract.DocumentResult
+	scratch string
+	stderr  strings.Builder
+}
+
+// startBatch starts a local batch of inputs into a new directory, holding a conversion slot
+// until wait returns.
+func startBatch(t *testing.T, inputs []string, flags ...string) *batchRun {
+	t.Helper()
+	bin := converterBinary(t)
+	conversionSlots <- struct{}{}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			fake := filepath.Join(dir, "soffice")
-			if err := os.WriteFile(fake, []byte(prologue+tc.script), 0o755); err != nil {
-				t.Fatal(err)
+	b := &batchRun{scratch: filepath.Join(dir, "scratch"), lines: make(chan contract.DocumentResult, len(inputs))}
+	args := append([]string{"convert", "--quiet", "--scratch-dir", b.scratch}, flags...)
+	b.cmd = exec.Command(bin, append(append(args, inputs...), out)...)
+	b.cmd.Env = cleanEnv()
+	b.cmd.Stderr = &b.stderr
+	stdout, err := b.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.cmd.Start(); err != nil {
+		<-conversionSlots
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(b.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var r contract.DocumentResult
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Errorf("batch printed %q: %v", sc.Text(), err)
+				continue
 			}
-			input := docs.Write(t, dir, "deck.pptx", docs.PPTX(1))
-			output := filepath.Join(dir, "out.pdf")
-			r := runConverter(t, nil, "convert", "--quiet", "--soffice", fake, "--scratch-dir", filepath.Join(dir, "scratch"), input, output)
-			expectFailure(t, r, output, tc.wantCode, tc.wantReason)
-			if !strings.Contains(r.res.Message, tc.wantMsg) {
-				t.Errorf("message %q does not contain %q", r.res.Message, tc.wantMsg)
+			b.lines <- r
+		}
+	}()
+	return b
+}
+
+// next returns the next document's result.
+func (b *batchRun) next(t *testing.T) contract.DocumentResult {
+	t.Helper()
+	select {
+	case r, ok := <-b.lines:
+		if !ok {
+			t.Fatalf("the batch ended early\nstderr: %s", b.stderr.String())
+		}
+		return r
+	case <-time.After(3 * time.Minute):
+		t.Fatal("no result from the batch for 3 minutes")
+	}
+	return contract.DocumentResult{}
+}
+
+// wait waits for the batch to exit and returns its exit code.
+func (b *batchRun) wait(t *testing.T) int {
+	t.Helper()
+	defer func() { <-conversionSlots }()
+	err := b.cmd.Wait()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+// worker returns the pid of the batch's LibreOffice worker, waiting for it to appear.
+func (b *batchRun) worker(t *testing.T) int {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		for pid, cmdline := range processesMentioning(b.scratch) {
+			if strings.Contains(cmdline, converter.WorkerCommand) {
+				return pid
 			}
-			if left := processesMentioning(marker); len(left) > 0 {
-				t.Errorf("processes left behind: %v", left)
+		}
+	}
+	t.Fatal("no LibreOffice worker found")
+	return 0
+}
+
+// batchInputs writes n small documents of the three families.
+func batchInputs(t *testing.T, n int) ([]string, []int) {
+	dir := t.TempDir()
+	var inputs []string
+	var pages []int
+	for i := 0; i < n; i++ {
+		switch i % 3 {
+		case 0:
+			inputs = append(inputs, docs.Write(t, dir, fmt.Sprintf("deck%d.pptx", i), docs.PPTX(2+i%4)))
+			pages = append(pages, 2+i%4)
+		case 1:
+			inputs = append(inputs, docs.Write(t, dir, fmt.Sprintf("letter%d.docx", i), docs.DOCX(1+i%3)))
+			pages = append(pages, 1+i%3)
+		default:
+			inputs = append(inputs, docs.Write(t, dir, fmt.Sprintf("deck%d.odp", i), docs.ODP(3)))
+			pages = append(pages, 3)
+		}
+	}
+	return inputs, pages
+}
+
+// TestWorkerKilledMidBatch kills the worker while it holds the third document: that document
+// fails as a crash (transient), the others convert in a fresh worker, nothing is left running.
+func TestWorkerKilledMidBatch(t *testing.T) {
+	t.Parallel()
+	inputs, pages := batchInputs(t, 5)
+	b := startBatch(t, inputs)
+	const victim = 2
+	for i := 0; i < len(inputs); i++ {
+		if i == victim {
+			// Stop the worker before it can finish the document, give the converter time to
+			// hand it over, then kill it.
+			pid := b.worker(t)
+			_ = syscall.Kill(pid, syscall.SIGSTOP)
+			time.Sleep(500 * time.Millisecond)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		r := b.next(t)
+		if r.Index != i {
+			t.Fatalf("result %d has index %d", i, r.Index)
+		}
+		if i == victim {
+			if r.Result.Result != contract.OutcomeFailed || r.Reason != contract.ReasonConversionFailed || !strings.Contains(r.Message, "crashed") {
+				t.Errorf("document %d: %+v; want ConversionFailed saying LibreOffice crashed", i, r.Result)
 			}
-		})
+			continue
+		}
+		if r.Result.Result != contract.OutcomeSucceeded || r.Pages != pages[i] {
+			t.Errorf("document %d: %+v; want success with %d pages", i, r.Result, pages[i])
+		}
+	}
+	if code := b.wait(t); code != contract.ExitTransient {
+		t.Errorf("exit code %d, want %d (a crash may not recur)", code, contract.ExitTransient)
+	}
+	if left := processesMentioning(b.scratch); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
 	}
 }
 
-func TestSofficeMissing(t *testing.T) {
+// TestHangingDocumentCostsOneDeadline stops the worker on one document of a batch of 6 (a small
+// batch: two shared cores): that document times out after one deadline, the others convert.
+func TestHangingDocumentCostsOneDeadline(t *testing.T) {
+	t.Parallel()
+	const timeout = 8 * time.Second
+	inputs, pages := batchInputs(t, 6)
+	b := startBatch(t, inputs, "--timeout", timeout.String())
+	const victim = 3
+	start := time.Now()
+	var hung time.Duration
+	for i := 0; i < len(inputs); i++ {
+		if i == victim {
+			_ = syscall.Kill(b.worker(t), syscall.SIGSTOP) // a hang LibreOffice cannot get out of
+		}
+		r := b.next(t)
+		if i == victim {
+			hung = time.Duration(r.DurationMs) * time.Millisecond
+			if r.Reason != contract.ReasonConversionTimeout {
+				t.Errorf("document %d: %+v; want ConversionTimeout", i, r.Result)
+			}
+			continue
+		}
+		if r.Result.Result != contract.OutcomeSucceeded || r.Pages != pages[i] {
+			t.Errorf("document %d: %+v; want success with %d pages", i, r.Result, pages[i])
+		}
+	}
+	if code := b.wait(t); code != contract.ExitPermanent {
+		t.Errorf("exit code %d, want %d", code, contract.ExitPermanent)
+	}
+	t.Logf("batch of %d with one hang: %s in all, the hang %s (deadline %s)", len(inputs), time.Since(start).Round(time.Millisecond), hung, timeout)
+	if hung < timeout || hung > timeout+5*time.Second {
+		t.Errorf("the hanging document took %s, want one deadline (%s)", hung, timeout)
+	}
+	if left := processesMentioning(b.scratch); len(left) > 0 {
+		t.Errorf("processes left behind: %v", left)
+	}
+}
+
+// TestLibreOfficeMissing points the converter at a directory without LibreOffice: a transient
+// ConversionFailed (the image is broken, not the input).
+func TestLibreOfficeMissing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	input := docs.Write(t, dir, "deck.pptx", docs.PPTX(1))
-	r := runConverter(t, nil, "convert", "--quiet", "--soffice", filepath.Join(dir, "no-soffice"), input, filepath.Join(dir, "out.pdf"))
+	r := runConverter(t, []string{converter.EnvProfileTemplate + "=" + filepath.Join(dir, "profile")},
+		"convert", "--quiet", "--libreoffice", filepath.Join(dir, "no-libreoffice"), "--scratch-dir", filepath.Join(dir, "scratch"), input, filepath.Join(dir, "out.pdf"))
 	expectFailure(t, r, "", contract.ExitTransient, contract.ReasonConversionFailed)
+	if !strings.Contains(r.res.Message, "did not start") {
+		t.Errorf("message %q does not say LibreOffice did not start", r.res.Message)
+	}
 }

@@ -2,6 +2,7 @@ package converter_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kubexport/kubexport/internal/contract"
 	"github.com/kubexport/kubexport/internal/testenv"
+	"github.com/kubexport/kubexport/internal/testutil/corpus"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
 )
 
@@ -202,7 +204,7 @@ func TestTimeoutKillsLibreOffice(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
-	r := runConverter(t, nil, "convert", "--quiet", "--timeout", "700ms", "--scratch-dir", scratch, input, output)
+	r := runConverter(t, nil, "convert", "--quiet", "--timeout", "300ms", "--scratch-dir", scratch, input, output)
 	stop()
 	wg.Wait()
 
@@ -311,4 +313,65 @@ func TestJobModeStorageDown(t *testing.T) {
 	// The same Job succeeds once the store is back: the failure really was transient.
 	m.Start()
 	j.expectUploaded(t, j.run(t), 1)
+}
+
+// TestPasswords converts documents LibreOffice itself encrypted (testdata/make-encrypted.py)
+// and an independently encrypted DOCX, with the right password (a PDF with the right page
+// count), a wrong one and none (PasswordProtected, fast: no hang on LibreOffice's request).
+func TestPasswords(t *testing.T) {
+	const right = "hunter2"
+	tests := []struct {
+		file  string
+		pages int
+	}{
+		{"testdata/encrypted.doc", 2},
+		{"testdata/encrypted.xls", 1},
+		{"testdata/encrypted.odp", 4},
+		{"testdata/standard-encrypted.docx", 2},
+	}
+	for _, tc := range tests {
+		for _, pw := range []string{right, "wrong-password", ""} {
+			t.Run(filepath.Base(tc.file)+"/password="+pw, func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				input := docs.Write(t, dir, "upload"+filepath.Ext(tc.file), mustRead(t, tc.file))
+				var flags []string
+				if pw != "" {
+					flags = []string{"--password-file", docs.Write(t, dir, "password.txt", []byte(pw+"\n"))}
+				}
+				start := time.Now()
+				r, out := convertLocal(t, input, flags...)
+				if pw == right {
+					expectSuccess(t, r, out, tc.pages)
+					return
+				}
+				expectFailure(t, r, out, contract.ExitPermanent, contract.ReasonPasswordProtected)
+				if strings.Contains(r.res.Message, pw) && pw != "" {
+					t.Errorf("the message %q contains the password", r.res.Message)
+				}
+				// Generous for two shared cores; a hang on the password request would take the
+				// whole 2-minute budget.
+				if d := time.Since(start); d > 30*time.Second {
+					t.Errorf("PasswordProtected after %s, want within seconds", d)
+				}
+			})
+		}
+	}
+}
+
+// TestEncryptedPPT checks an encrypted PowerPoint 97-2003 file fails before LibreOffice, with or
+// without a password, saying why a password cannot help.
+func TestEncryptedPPT(t *testing.T) {
+	dir, _ := corpus.Load(t)
+	for _, flags := range [][]string{nil, {"--password-file", "PASSWORD:Password"}} {
+		t.Run(fmt.Sprintf("flags=%v", flags), func(t *testing.T) {
+			t.Parallel()
+			tmp := t.TempDir()
+			r, out := convertLocal(t, filepath.Join(dir, "invalid/password-protected.ppt"), passwordFlags(t, tmp, flags, "")...)
+			expectFailure(t, r, out, contract.ExitPermanent, contract.ReasonPasswordProtected)
+			if !strings.Contains(r.res.Message, "a password cannot help") {
+				t.Errorf("message %q does not say a password cannot help", r.res.Message)
+			}
+		})
+	}
 }

@@ -74,8 +74,7 @@ func clampInt32(n int) int32 {
 	return int32(min(max(n, math.MinInt32), math.MaxInt32))
 }
 
-// filterProp is one property of LibreOffice's PDF export FilterData, in the JSON form soffice's
-// --convert-to accepts since 7.4: {"Name":{"type":"long","value":"2"}}.
+// filterProp is one property of LibreOffice's PDF export FilterData.
 type filterProp struct {
 	name, typ, value string
 }
@@ -113,23 +112,20 @@ func filterProps(fam Family, o Options) []filterProp {
 	return props
 }
 
-// ConvertToArg builds soffice's --convert-to value: "pdf:<export filter>[:<JSON filter data>]".
-func ConvertToArg(fam Family, o Options) string {
-	props := filterProps(fam, o)
-	arg := "pdf:" + fam.ExportFilter()
-	if len(props) == 0 {
-		return arg
-	}
+// FilterOptionsJSON is the PDF export filter's FilterData for a document family as the JSON
+// object LibreOfficeKit's saveAs accepts as filter options: {"Name":{"type":"long","value":"2"}}.
+// Empty options give "{}" (LibreOffice's defaults).
+func FilterOptionsJSON(fam Family, o Options) string {
 	var b strings.Builder
 	b.WriteByte('{')
-	for i, p := range props {
+	for i, p := range filterProps(fam, o) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		fmt.Fprintf(&b, `%s:{"type":%s,"value":%s}`, jsonString(p.name), jsonString(p.typ), jsonString(p.value))
 	}
 	b.WriteByte('}')
-	return arg + ":" + b.String()
+	return b.String()
 }
 
 func jsonString(s string) string {

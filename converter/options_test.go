@@ -78,32 +78,32 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-func TestConvertToArg(t *testing.T) {
+func TestFilterOptionsJSON(t *testing.T) {
 	tests := []struct {
 		name string
 		fam  Family
 		opts Options
 		want string
 	}{
-		{"defaults", FamilyImpress, Options{}, "pdf:impress_pdf_Export"},
-		{"writer defaults", FamilyWriter, Options{}, "pdf:writer_pdf_Export"},
+		{"defaults", FamilyImpress, Options{}, "{}"},
+		{"writer defaults", FamilyWriter, Options{}, "{}"},
 		{"calc page range", FamilyCalc, Options{PageRange: "2"},
-			`pdf:calc_pdf_Export:{"PageRange":{"type":"string","value":"2"}}`},
+			`{"PageRange":{"type":"string","value":"2"}}`},
 		{"pdfa levels", FamilyImpress, Options{PDFA: "PDF/A-1b"},
-			`pdf:impress_pdf_Export:{"SelectPdfVersion":{"type":"long","value":"1"}}`},
+			`{"SelectPdfVersion":{"type":"long","value":"1"}}`},
 		{"everything on impress", FamilyImpress,
 			Options{PageRange: "1-3,5", PDFA: "PDF/A-2b", ExportNotes: true, ExportHiddenSlides: true, Quality: 80, MaxImageResolution: 150, Password: "secret"},
-			`pdf:impress_pdf_Export:{"PageRange":{"type":"string","value":"1-3,5"},"SelectPdfVersion":{"type":"long","value":"2"},` +
+			`{"PageRange":{"type":"string","value":"1-3,5"},"SelectPdfVersion":{"type":"long","value":"2"},` +
 				`"ExportNotesPages":{"type":"boolean","value":"true"},"ExportHiddenSlides":{"type":"boolean","value":"true"},` +
 				`"UseLosslessCompression":{"type":"boolean","value":"false"},"Quality":{"type":"long","value":"80"},` +
 				`"ReduceImageResolution":{"type":"boolean","value":"true"},"MaxImageResolution":{"type":"long","value":"150"}}`},
 		{"notes and hidden slides on writer", FamilyWriter, Options{ExportNotes: true, ExportHiddenSlides: true},
-			`pdf:writer_pdf_Export:{"ExportNotes":{"type":"boolean","value":"true"}}`},
+			`{"ExportNotes":{"type":"boolean","value":"true"}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if diff := cmp.Diff(tc.want, ConvertToArg(tc.fam, tc.opts)); diff != "" {
-				t.Errorf("ConvertToArg() mismatch (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tc.want, FilterOptionsJSON(tc.fam, tc.opts)); diff != "" {
+				t.Errorf("FilterOptionsJSON() mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -116,21 +116,17 @@ func TestOptionsStringHidesPassword(t *testing.T) {
 	}
 }
 
-func TestSofficeArgs(t *testing.T) {
-	got := SofficeArgs("/scratch/w 1/profile", "pdf:impress_pdf_Export", "/scratch/w 1/out", "/scratch/w 1/in/document.pptx")
-	want := []string{"--headless", "--invisible", "--nocrashreport", "--nodefault", "--nologo", "--nolockcheck", "--norestore",
-		"-env:UserInstallation=file:///scratch/w%201/profile",
-		"--convert-to", "pdf:impress_pdf_Export", "--outdir", "/scratch/w 1/out", "/scratch/w 1/in/document.pptx"}
+func TestWorkerEnv(t *testing.T) {
+	got := workerEnv([]string{"PATH=/bin", "HOME=/root", "TMPDIR=/tmp", "LANG=C.UTF-8", "GODEBUG=gctrace=1"}, "/w")
+	want := []string{"PATH=/bin", "LANG=C.UTF-8", "HOME=/w", "TMPDIR=/w/tmp", "SAL_USE_VCLPLUGIN=svp", "GODEBUG=asyncpreemptoff=1"}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("SofficeArgs() mismatch (-want +got):\n%s", diff)
+		t.Errorf("workerEnv() mismatch (-want +got):\n%s", diff)
 	}
 }
 
-func TestSofficeEnv(t *testing.T) {
-	got := sofficeEnv([]string{"PATH=/bin", "HOME=/root", "TMPDIR=/tmp", "LANG=C.UTF-8"}, "/w")
-	want := []string{"PATH=/bin", "LANG=C.UTF-8", "HOME=/w", "TMPDIR=/w/tmp", "SAL_USE_VCLPLUGIN=svp"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("sofficeEnv() mismatch (-want +got):\n%s", diff)
+func TestFileURL(t *testing.T) {
+	if got, want := fileURL("/scratch/w 1/in/Résumé #1.docx"), "file:///scratch/w%201/in/R%C3%A9sum%C3%A9%20%231.docx"; got != want {
+		t.Errorf("fileURL() = %q, want %q", got, want)
 	}
 }
 
@@ -139,7 +135,7 @@ func TestLastLines(t *testing.T) {
 	if got, want := lastLines(log, 3), "convert a -> b; Error: source file could not be loaded"; got != want {
 		t.Errorf("lastLines() = %q, want %q", got, want)
 	}
-	if got, want := lastLines("", 3), "no output from soffice"; got != want {
+	if got, want := lastLines("", 3), "no output from LibreOffice"; got != want {
 		t.Errorf("lastLines(empty) = %q, want %q", got, want)
 	}
 }

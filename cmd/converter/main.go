@@ -6,12 +6,16 @@
 //	converter convert [flags] INPUT OUTPUT
 //	                                      Local mode: same validation, conversion and
 //	                                      classification; the Result as one JSON line on stdout.
+//	converter convert [flags] INPUT... DIR
+//	                                      A local batch: one warm LibreOffice worker, DIR/<name>.pdf
+//	                                      per input, one contract.DocumentResult line per document.
 //
 // Both exit 0 on success, 1 on a transient failure and 2 on a permanent one.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -26,7 +31,18 @@ import (
 	"github.com/kubexport/kubexport/internal/contract"
 )
 
+func init() {
+	// A LibreOfficeKit worker makes every LibreOffice call from the main goroutine, which
+	// must stay on one OS thread (the main thread, locked here before main runs).
+	if len(os.Args) > 1 && os.Args[1] == converter.WorkerCommand {
+		runtime.LockOSThread()
+	}
+}
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == converter.WorkerCommand {
+		os.Exit(converter.ServeWorker(os.Args[2:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -58,6 +74,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   converter run
   converter convert [flags] INPUT OUTPUT   (converter convert -h lists the flags)
+  converter convert [flags] INPUT... DIRECTORY
 `)
 }
 
@@ -76,16 +93,19 @@ func convert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&opts.ExportHiddenSlides, "export-hidden-slides", false, "include hidden slides")
 	fs.IntVar(&opts.Quality, "quality", 0, "JPEG quality 1..100 (default LibreOffice's)")
 	fs.IntVar(&opts.MaxImageResolution, "max-image-resolution", 0, "reduce images to this DPI: 75, 150, 300, 600 or 1200 (default keep)")
+	fs.IntVar(&cfg.LibreOffice.MaxDocuments, "worker-max-documents", converter.DefaultWorkerMaxDocuments, "recycle the LibreOffice worker after this many documents")
+	fs.Int64Var(&cfg.LibreOffice.MaxRSSBytes, "worker-max-rss", converter.DefaultWorkerMaxRSS, "kill the LibreOffice worker (failing its document) when its memory passes this many bytes")
+	fs.Int64Var(&cfg.LibreOffice.MaxRSSGrowthBytes, "worker-max-rss-growth", converter.DefaultWorkerMaxRSSGrowth, "recycle the LibreOffice worker when its memory grew by this many bytes")
 	fs.StringVar(&passwordFile, "password-file", "", "file holding the password of an encrypted input")
 	fs.DurationVar(&cfg.Timeout, "timeout", converter.DefaultTimeout, "budget for LibreOffice's conversion")
 	fs.Int64Var(&cfg.MaxInputBytes, "max-input-bytes", converter.DefaultMaxInputBytes, "refuse larger inputs")
 	fs.StringVar(&cfg.ScratchDir, "scratch-dir", os.Getenv(contract.EnvScratchDir), "directory for temporary files (default $TMPDIR)")
-	fs.StringVar(&cfg.Soffice.Binary, "soffice", "soffice", "LibreOffice executable")
+	fs.StringVar(&cfg.LibreOffice.Program, "libreoffice", "", "LibreOffice's program directory (default $"+converter.EnvLibreOfficeProgram+" or "+converter.DefaultLibreOfficeProgram+")")
 	fs.BoolVar(&quiet, "quiet", false, "log only failures to stderr")
 
 	positional, err := parseInterspersed(fs, args)
-	if err == nil && len(positional) != 2 {
-		err = fmt.Errorf("want INPUT and OUTPUT, got %d arguments", len(positional))
+	if err == nil && len(positional) < 2 {
+		err = fmt.Errorf("want INPUT and OUTPUT, or INPUT... OUTPUT-DIRECTORY; got %d arguments", len(positional))
 	}
 	if err == nil && passwordFile != "" {
 		opts.Password, err = readPassword(passwordFile)
@@ -103,9 +123,28 @@ func convert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		level = slog.LevelError
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	res, code := converter.ConvertLocal(ctx, cfg, positional[0], positional[1], opts)
-	fmt.Fprintln(stdout, string(res.Encode()))
-	return code
+	last := positional[len(positional)-1]
+	if st, err := os.Stat(last); len(positional) == 2 && (err != nil || !st.IsDir()) {
+		res, code := converter.ConvertLocal(ctx, cfg, positional[0], last, opts)
+		fmt.Fprintln(stdout, string(res.Encode()))
+		return code
+	} else if err != nil || !st.IsDir() {
+		res := contract.Result{Result: contract.OutcomeFailed, Reason: contract.ReasonInvalidParameters,
+			Message: fmt.Sprintf("with several inputs the last argument must be an existing directory: %s", last)}
+		fmt.Fprintln(stdout, string(res.Encode()))
+		return contract.ExitPermanent
+	}
+	// A batch: one warm LibreOffice worker, one DocumentResult line per document as it finishes.
+	inputs := positional[:len(positional)-1]
+	outputs := converter.BatchOutputs(inputs, last)
+	items := make([]converter.BatchItem, len(inputs))
+	for i := range inputs {
+		items[i] = converter.BatchItem{Input: inputs[i], Output: outputs[i], Options: opts}
+	}
+	return converter.ConvertBatch(ctx, cfg, items, func(i int, res contract.Result) {
+		b, _ := json.Marshal(contract.DocumentResult{Index: i, Input: inputs[i], Output: outputs[i], Result: res})
+		fmt.Fprintln(stdout, string(b))
+	})
 }
 
 // parseInterspersed parses flags that may come before, between or after the positional arguments.

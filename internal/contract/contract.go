@@ -130,3 +130,13 @@ func Decode(msg string) (Result, error) {
 	}
 	return r, nil
 }
+
+// DocumentResult is one document's Result in a batch (`converter convert` with several inputs
+// prints one per line as each document finishes; a batch Job logs them to stdout): the
+// document's position in the batch and, in local mode, its input and output paths.
+type DocumentResult struct {
+	Index  int    `json:"index"`
+	Input  string `json:"input,omitempty"`
+	Output string `json:"output,omitempty"`
+	Result
+}
