@@ -94,7 +94,7 @@ lint: golangci-lint ## Run golangci-lint.
 .PHONY: build
 build: vet ## Build bin/manager, bin/converter and bin/uploader.
 	CGO_ENABLED=0 go build -o bin/manager ./cmd/manager
-	CGO_ENABLED=0 go build -o bin/converter ./cmd/converter
+	CGO_ENABLED=1 go build -o bin/converter ./cmd/converter # cgo: LibreOfficeKit (libreofficekit-dev headers)
 	CGO_ENABLED=0 go build -o bin/uploader ./cmd/uploader
 
 .PHONY: run

@@ -419,7 +419,7 @@ func (e *Engine) profileTemplate(exe string) string {
 		return dir
 	}
 	start := time.Now()
-	if err := createProfileTemplate(exe, e.lo.Program, dir); err != nil {
+	if err := CreateProfileTemplate(e.lo.Program, dir); err != nil {
 		e.log.Warn("Cannot create a LibreOffice profile template; workers start with a fresh profile", "dir", dir, "error", err)
 		return ""
 	}
@@ -427,10 +427,12 @@ func (e *Engine) profileTemplate(exe string) string {
 	return dir
 }
 
-// createProfileTemplate starts LibreOffice once with an empty profile in a new directory next
-// to dir, lets it finish its first start, and renames the result to dir. Concurrent creators
-// are harmless: the first rename wins.
-func createProfileTemplate(exe, program, dir string) error {
+// CreateProfileTemplate creates the profile template dir for the LibreOffice in program: it
+// starts LibreOffice once (soffice --terminate_after_init, the only use of soffice left) with an
+// empty profile in a new directory next to dir, lets it finish its first start, and renames the
+// result to dir. Concurrent creators are harmless: the first rename wins. The image runs it at
+// build time (converter make-profile); elsewhere the first worker does.
+func CreateProfileTemplate(program, dir string) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
 	}
@@ -451,7 +453,9 @@ func createProfileTemplate(exe, program, dir string) error {
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
-	killGroup(cmd.Process.Pid)
+	if cmd.Process != nil {
+		killGroup(cmd.Process.Pid)
+	}
 	if err != nil {
 		return fmt.Errorf("%s --terminate_after_init: %w: %s", soffice, err, lastLines(string(out), 3))
 	}

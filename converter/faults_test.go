@@ -2,19 +2,24 @@ package converter_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"github.com/kubexport/kubexport/converter"
 	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/testenv"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
 )
 
@@ -216,5 +221,73 @@ func TestLibreOfficeMissing(t *testing.T) {
 	expectFailure(t, r, "", contract.ExitTransient, contract.ReasonConversionFailed)
 	if !strings.Contains(r.res.Message, "did not start") {
 		t.Errorf("message %q does not say LibreOffice did not start", r.res.Message)
+	}
+}
+
+// TestBatchJob runs a batch Job through MinIO: each PDF is uploaded with its metadata, a
+// missing source fails only its document, and the termination message is the BatchResult.
+func TestBatchJob(t *testing.T) {
+	m := testenv.StartMinIO(t)
+	m.MakeBucket("src")
+	m.MakeBucket("out")
+	dir := t.TempDir()
+	j := newJobEnv(t, m, "src", "out", "deck.pptx")
+	j.upload(t, docs.Write(t, dir, "deck.pptx", docs.PPTX(3)))
+	second := newJobEnv(t, m, "src", "out", "secret.odp")
+	second.srcKey, second.outKey = j.srcKey+"-2", j.outKey+"-2"
+	second.upload(t, "testdata/encrypted.odp")
+	documents := fmt.Sprintf(`[{"sourceKey":%q,"sourceFilename":"deck.pptx","outputKey":%q,"outputFilename":%q,"pageRange":"2-3"},
+		{"sourceKey":"uploads/never-uploaded.pptx","outputKey":"exports/never.pdf"},
+		{"sourceKey":%q,"sourceFilename":"secret.odp","outputKey":%q,"outputFilename":%q,"passwordEnv":"KX_PW_2"}]`,
+		j.srcKey, j.outKey, integrationPDFName, second.srcKey, second.outKey, integrationPDFName)
+	env := append(m.Env(),
+		contract.EnvSourceBucket+"=src", contract.EnvOutputBucket+"=out", contract.EnvDocuments+"="+documents, "KX_PW_2=hunter2",
+		contract.EnvTerminationLog+"="+j.terminationLog, contract.EnvScratchDir+"="+j.scratch)
+	r := runConverter(t, env, "run")
+	if r.code != contract.ExitPermanent {
+		t.Errorf("exit %d, want %d (one document failed permanently)\nstderr: %s", r.code, contract.ExitPermanent, r.stderr)
+	}
+	b, err := os.ReadFile(j.terminationLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := contract.DecodeBatch(string(b))
+	if err != nil {
+		t.Fatalf("termination log %q: %v", b, err)
+	}
+	wantReasons := []string{contract.ReasonSucceeded, contract.ReasonSourceNotFound, contract.ReasonSucceeded}
+	if len(batch.Documents) != 3 {
+		t.Fatalf("batch result %+v: want 3 documents", batch)
+	}
+	for i, d := range batch.Documents {
+		if d.Reason != wantReasons[i] {
+			t.Errorf("document %d: %+v, want %s", i, d, wantReasons[i])
+		}
+	}
+	if batch.Result != contract.OutcomeFailed || batch.Reason != contract.ReasonSourceNotFound {
+		t.Errorf("batch %s/%s, want Failed/SourceNotFound", batch.Result, batch.Reason)
+	}
+	// The uploaded PDFs, checked like single Jobs' (the page count from the PDF itself).
+	for _, up := range []struct {
+		j     *jobEnv
+		pages int
+	}{{j, 2}, {second, 4}} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		local := filepath.Join(t.TempDir(), "downloaded.pdf")
+		if err := m.Client.FGetObject(ctx, "out", up.j.outKey, local, minio.GetObjectOptions{}); err != nil {
+			t.Fatalf("downloading %s: %v", up.j.outKey, err)
+		}
+		info, err := converter.InspectPDF(local)
+		if err != nil || info.Pages != up.pages {
+			t.Errorf("%s: %+v, %v; want a PDF with %d pages", up.j.outKey, info, err, up.pages)
+		}
+		st, err := m.Client.StatObject(ctx, "out", up.j.outKey, minio.StatObjectOptions{})
+		if err != nil || st.UserMetadata["Pages"] != strconv.Itoa(up.pages) || st.Metadata.Get("Content-Disposition") != integrationPDFDisposition {
+			t.Errorf("%s: metadata %v, disposition %q, error %v", up.j.outKey, st.UserMetadata, st.Metadata.Get("Content-Disposition"), err)
+		}
+	}
+	if entries, _ := os.ReadDir(j.scratch); len(entries) != 0 {
+		t.Errorf("scratch dir not cleaned up: %d entries left", len(entries))
 	}
 }

@@ -330,8 +330,8 @@ func TestPasswords(t *testing.T) {
 		{"testdata/standard-encrypted.docx", 2},
 	}
 	for _, tc := range tests {
-		for _, pw := range []string{right, "wrong-password", ""} {
-			t.Run(filepath.Base(tc.file)+"/password="+pw, func(t *testing.T) {
+		for name, pw := range map[string]string{"right": right, "wrong": "Wr0ng-PW", "none": ""} {
+			t.Run(filepath.Base(tc.file)+"/"+name+" password", func(t *testing.T) {
 				t.Parallel()
 				dir := t.TempDir()
 				input := docs.Write(t, dir, "upload"+filepath.Ext(tc.file), mustRead(t, tc.file))

@@ -245,15 +245,24 @@ func RunJobFromEnv(ctx context.Context, c Config, getenv func(string) string) (c
 }
 
 func runJobWithStorage(ctx context.Context, c Config, p JobParams, getenv func(string) string) (Output, error) {
+	client, err := storageClient(getenv)
+	if err != nil {
+		return Output{}, err
+	}
+	return c.RunJob(ctx, client, p)
+}
+
+// storageClient connects to the object store the environment describes.
+func storageClient(getenv func(string) string) (*minio.Client, error) {
 	scfg, err := storage.ConfigFromEnv(getenv)
 	if err != nil {
-		return Output{}, permanent(contract.ReasonInvalidParameters, err, "the storage settings are incomplete")
+		return nil, permanent(contract.ReasonInvalidParameters, err, "the storage settings are incomplete")
 	}
 	client, err := storage.New(scfg)
 	if err != nil {
-		return Output{}, permanent(contract.ReasonInvalidParameters, err, "the storage settings are unusable")
+		return nil, permanent(contract.ReasonInvalidParameters, err, "the storage settings are unusable")
 	}
-	return c.RunJob(ctx, client, p)
+	return client, nil
 }
 
 // ConvertLocal is local mode end to end: it converts input to output and returns the Result with

@@ -104,3 +104,47 @@ func TestPDFName(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchJobParamsFromEnv(t *testing.T) {
+	base := map[string]string{
+		contract.EnvSourceBucket: "uploads", contract.EnvOutputBucket: "exports", contract.EnvTimeoutSeconds: "30",
+		contract.EnvDocuments: `[{"sourceKey":"u/1/a.pptx","outputKey":"e/1.pdf","pageRange":"1-2","quality":80,"passwordEnv":"PW_1"},
+			{"sourceKey":"u/2/b.docx","sourceFilename":"B.docx","outputKey":"e/2.pdf","outputFilename":"B.pdf","exportNotes":true}]`,
+		"PW_1": "s3cret",
+	}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	want := []JobParams{
+		{SourceBucket: "uploads", SourceKey: "u/1/a.pptx", SourceFilename: "a.pptx", OutputBucket: "exports", OutputKey: "e/1.pdf",
+			Options: Options{PageRange: "1-2", Quality: 80, Password: "s3cret"}, Timeout: 30 * time.Second, TerminationLog: contract.DefaultTerminationLog},
+		{SourceBucket: "uploads", SourceKey: "u/2/b.docx", SourceFilename: "B.docx", OutputBucket: "exports", OutputKey: "e/2.pdf", OutputFilename: "B.pdf",
+			Options: Options{ExportNotes: true}, Timeout: 30 * time.Second, TerminationLog: contract.DefaultTerminationLog},
+	}
+	got, err := BatchJobParamsFromEnv(func(k string) string { return base[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("BatchJobParamsFromEnv() mismatch (-want +got):\n%s", diff)
+	}
+	for name, env := range map[string]map[string]string{
+		"not JSON":                    with(contract.EnvDocuments, "a.pptx"),
+		"unknown field":               with(contract.EnvDocuments, `[{"sourceKey":"a","outputKey":"b","colour":"red"}]`),
+		"empty":                       with(contract.EnvDocuments, `[]`),
+		"a document without output":   with(contract.EnvDocuments, `[{"sourceKey":"a"}]`),
+		"a bad option":                with(contract.EnvDocuments, `[{"sourceKey":"a","outputKey":"b","pdfa":"PDF/A-9"}]`),
+		"single-document key as well": with(contract.EnvSourceKey, "u/x"),
+	} {
+		if _, err := BatchJobParamsFromEnv(func(k string) string { return env[k] }); reasonOf(err) != contract.ReasonInvalidParameters {
+			t.Errorf("%s: reason %q (%v), want InvalidParameters", name, reasonOf(err), err)
+		}
+	}
+}

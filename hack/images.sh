@@ -5,7 +5,8 @@
 #
 #   hack/images.sh [manager|converter|uploader|minio ...]   (default: minio and every cmd/<name> that exists)
 #
-# - Go binaries are built on the host (CGO_ENABLED=0, -trimpath), like the Dockerfiles do.
+# - Go binaries are built on the host (-trimpath), like the Dockerfiles do: static (CGO_ENABLED=0)
+#   except the converter (cgo, LibreOfficeKit; needs libreofficekit-dev's headers).
 # - manager and uploader: the binary on a distroless-like base (passwd with nonroot 65532, CA
 #   certificates and tzdata from this machine's Debian packages, /tmp).
 # - converter: a Debian bookworm root filesystem (debootstrap --variant=minbase from the mirror
@@ -235,11 +236,26 @@ build_image() {
   if [ "$name" = minio ]; then
     cp "$("$root/hack/install-minio.sh")" "$work/$name$binpath" || die "hack/install-minio.sh failed"
   else
+    # The converter drives LibreOfficeKit through cgo (build dependency: libreofficekit-dev's
+    # headers; it links only libc); the other binaries are static.
+    local cgo=0
+    if [ "$name" = converter ]; then
+      cgo=1
+      [ -f /usr/include/LibreOfficeKit/LibreOfficeKitInit.h ] || die "LibreOfficeKit headers missing: apt-get install libreofficekit-dev"
+    fi
     log "$name: go build ${ldflags[*]} ./cmd/$name"
-    (cd "$root" && CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath "${ldflags[@]}" -o "$work/$name$binpath" "./cmd/$name") \
+    (cd "$root" && CGO_ENABLED=$cgo GOOS=linux GOARCH=amd64 go build -trimpath "${ldflags[@]}" -o "$work/$name$binpath" "./cmd/$name") \
       || die "go build ./cmd/$name failed"
   fi
   chmod 0755 "$work/$name$binpath"
+  if [ "$name" = converter ]; then
+    # The LibreOffice profile template the workers copy ($KUBEXPORT_LOK_PROFILE in
+    # converter/Dockerfile), made by this machine's LibreOffice (Debian 12's 7.4, as in the image;
+    # another version would be migrated on a worker's first start, slower but working).
+    local profile=$work/$name/usr/local/share/kubexport/lok-profile
+    HOME=$work/profile-home "$work/$name$binpath" make-profile "$profile" || die "converter make-profile failed"
+    chmod -R a+rX "$work/$name/usr/local/share/kubexport"
+  fi
   tar_layer "$work/$name" "$work/$name.tar.gz"
 
   case "$name" in

@@ -6,6 +6,8 @@
 //	converter convert [flags] INPUT OUTPUT
 //	                                      Local mode: same validation, conversion and
 //	                                      classification; the Result as one JSON line on stdout.
+//	converter make-profile DIR           Creates the LibreOffice profile template workers copy
+//	                                      (the image's build runs it).
 //	converter convert [flags] INPUT... DIR
 //	                                      A local batch: one warm LibreOffice worker, DIR/<name>.pdf
 //	                                      per input, one contract.DocumentResult line per document.
@@ -56,11 +58,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		logger := slog.New(slog.NewJSONHandler(stderr, nil))
+		if os.Getenv(contract.EnvDocuments) != "" {
+			// A batch: a DocumentResult line per document as it finishes, the BatchResult last.
+			batch, code := converter.RunBatchJobFromEnv(ctx, converter.Config{Logger: logger}, os.Getenv, func(r contract.DocumentResult) {
+				b, _ := json.Marshal(r)
+				fmt.Fprintln(stdout, string(b))
+			})
+			fmt.Fprintln(stdout, string(batch.Encode()))
+			return code
+		}
 		res, code := converter.RunJobFromEnv(ctx, converter.Config{Logger: logger}, os.Getenv)
 		fmt.Fprintln(stdout, string(res.Encode()))
 		return code
 	case "convert":
 		return convert(ctx, args[1:], stdout, stderr)
+	case "make-profile":
+		// The image's build creates the LibreOffice profile template that workers copy.
+		if len(args) != 2 {
+			usage(stderr)
+			return contract.ExitPermanent
+		}
+		lo := converter.LibreOffice{Program: os.Getenv(converter.EnvLibreOfficeProgram)}
+		if lo.Program == "" {
+			lo.Program = converter.DefaultLibreOfficeProgram
+		}
+		if err := converter.CreateProfileTemplate(lo.Program, args[1]); err != nil {
+			fmt.Fprintln(stderr, "converter make-profile:", err)
+			return contract.ExitTransient
+		}
+		return contract.ExitSuccess
 	case "-h", "--help", "help":
 		usage(stdout)
 		return contract.ExitSuccess
@@ -75,6 +101,7 @@ func usage(w io.Writer) {
   converter run
   converter convert [flags] INPUT OUTPUT   (converter convert -h lists the flags)
   converter convert [flags] INPUT... DIRECTORY
+  converter make-profile DIRECTORY         (creates the LibreOffice profile template; image build)
 `)
 }
 

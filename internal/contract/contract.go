@@ -41,7 +41,35 @@ const (
 	EnvMaxInputBytes      = "KUBEXPORT_MAX_INPUT_BYTES"      // refuse larger inputs with TooLarge
 	EnvScratchDir         = "KUBEXPORT_SCRATCH_DIR"          // writable directory (an emptyDir in the pod)
 	EnvTerminationLog     = "KUBEXPORT_TERMINATION_LOG"      // default DefaultTerminationLog
+	// EnvDocuments makes the Job a batch: a JSON array of Document, converted one after the
+	// other by one warm LibreOffice worker. The buckets, timeout (per document), input cap and
+	// scratch directory come from the variables above; EnvSourceKey, EnvSourceFilename,
+	// EnvOutputKey, EnvOutputFilename, the options and EnvPassword must then be unset (each
+	// document carries its own). The termination message is then a BatchResult.
+	EnvDocuments = "KUBEXPORT_DOCUMENTS"
 )
+
+// Document is one document of a batch Job (EnvDocuments), e.g.
+//
+//	[{"sourceKey":"u/1/deck.pptx","sourceFilename":"Deck.pptx","outputKey":"e/1.pdf","outputFilename":"Deck.pdf",
+//	  "pageRange":"1-3","pdfa":"PDF/A-2b","passwordEnv":"KUBEXPORT_PASSWORD_1"}]
+//
+// Fields mean what the single-document variables of the same name mean.
+type Document struct {
+	SourceKey          string `json:"sourceKey"`
+	SourceFilename     string `json:"sourceFilename,omitempty"`
+	OutputKey          string `json:"outputKey"`
+	OutputFilename     string `json:"outputFilename,omitempty"`
+	PageRange          string `json:"pageRange,omitempty"`
+	PDFA               string `json:"pdfa,omitempty"`
+	ExportNotes        bool   `json:"exportNotes,omitempty"`
+	ExportHiddenSlides bool   `json:"exportHiddenSlides,omitempty"`
+	Quality            int    `json:"quality,omitempty"`
+	MaxImageResolution int    `json:"maxImageResolution,omitempty"`
+	// PasswordEnv names the environment variable holding the document's password (filled from
+	// a Secret), so no password is written into the Job's spec.
+	PasswordEnv string `json:"passwordEnv,omitempty"`
+}
 
 // Environment variables carrying the object-store connection, filled from the storage Secret.
 const (
@@ -139,4 +167,76 @@ type DocumentResult struct {
 	Input  string `json:"input,omitempty"`
 	Output string `json:"output,omitempty"`
 	Result
+}
+
+// BatchResult is a batch Job's termination message: the outcome of each document, in the
+// order of EnvDocuments, compact enough that a batch of 100 succeeded documents takes about
+// 2.5 KiB. Everything else about a document is in its DocumentResult line on the container's
+// stdout (sha256, size, the full message) and in the uploaded PDF's metadata.
+type BatchResult struct {
+	// Result is Succeeded when every document succeeded.
+	Result Outcome `json:"result"`
+	// Reason is Succeeded, or the reason of the first failed document (or of the whole batch,
+	// e.g. InvalidParameters, when Documents is empty).
+	Reason     string            `json:"reason"`
+	Message    string            `json:"message,omitempty"`
+	DurationMs int64             `json:"durationMs"`
+	Documents  []DocumentOutcome `json:"documents"`
+}
+
+// DocumentOutcome is one document's line of a BatchResult.
+type DocumentOutcome struct {
+	Reason string `json:"reason"`
+	Pages  int    `json:"pages,omitempty"`
+	// Message explains a failure; Encode shortens it when the report would not fit.
+	Message string `json:"message,omitempty"`
+}
+
+// Encode returns r as compact JSON within MaxMessageBytes: the longest messages are shortened
+// first (the batch's message last), down to none.
+func (r BatchResult) Encode() []byte {
+	r.Documents = append([]DocumentOutcome(nil), r.Documents...)
+	b, _ := json.Marshal(r)
+	for len(b) > MaxMessageBytes {
+		longest := -1
+		for i, d := range r.Documents {
+			if d.Message != "" && (longest < 0 || len(d.Message) > len(r.Documents[longest].Message)) {
+				longest = i
+			}
+		}
+		switch {
+		case longest >= 0:
+			r.Documents[longest].Message = shorten(r.Documents[longest].Message)
+		case r.Message != "":
+			r.Message = shorten(r.Message)
+		default:
+			return b // only reasons and page counts left: more documents than a message holds
+		}
+		b, _ = json.Marshal(r)
+	}
+	return b
+}
+
+// shorten halves a message at a rune boundary, marking the cut; a short one becomes empty.
+func shorten(s string) string {
+	if len(s) < 16 {
+		return ""
+	}
+	cut := len(s) / 2
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strings.TrimSpace(strings.TrimSuffix(s[:cut], "…")) + "…"
+}
+
+// DecodeBatch parses a termination message written by BatchResult.Encode.
+func DecodeBatch(msg string) (BatchResult, error) {
+	var r BatchResult
+	if err := json.Unmarshal([]byte(strings.TrimSpace(msg)), &r); err != nil {
+		return BatchResult{}, fmt.Errorf("decoding converter batch result: %w", err)
+	}
+	if r.Result != OutcomeSucceeded && r.Result != OutcomeFailed {
+		return BatchResult{}, fmt.Errorf("decoding converter batch result: unknown result %q", r.Result)
+	}
+	return r, nil
 }

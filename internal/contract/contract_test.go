@@ -54,3 +54,31 @@ func TestDecodeRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestBatchResultFits(t *testing.T) {
+	long := strings.Repeat("LibreOffice could not load the pptx file: é ", 40)
+	var r BatchResult
+	r.Result, r.Reason, r.Message = OutcomeFailed, ReasonConversionFailed, "10 of 100 documents failed"
+	for i := 0; i < 100; i++ {
+		d := DocumentOutcome{Reason: ReasonSucceeded, Pages: 120}
+		if i%10 == 0 {
+			d = DocumentOutcome{Reason: ReasonConversionTimeout, Message: long}
+		}
+		r.Documents = append(r.Documents, d)
+	}
+	b := r.Encode()
+	if len(b) > MaxMessageBytes {
+		t.Fatalf("encoded batch has %d bytes, more than %d", len(b), MaxMessageBytes)
+	}
+	got, err := DecodeBatch(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Documents) != 100 || got.Documents[99].Pages != 120 || got.Documents[90].Reason != ReasonConversionTimeout {
+		t.Errorf("decoded %d documents, last %+v", len(got.Documents), got.Documents[99])
+	}
+	if !utf8.Valid(b) {
+		t.Error("encoded batch is not valid UTF-8")
+	}
+	t.Logf("100 documents, 10 failed with long messages: %d bytes", len(b))
+}
