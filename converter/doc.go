@@ -6,8 +6,9 @@
 //  2. detect the real document type from the content (never the file name; internal/docformat,
 //     which also holds the upload service's first check),
 //  3. guard ZIP-based inputs against bombs and reject broken archives,
-//  4. refuse encrypted inputs without a password (and decrypt encrypted OOXML with one),
-//  5. run soffice --headless in its own process group under a deadline,
+//  4. refuse encrypted inputs that cannot open (and decrypt encrypted OOXML with the password),
+//  5. convert in a LibreOfficeKit worker process (Engine) under a deadline, answering its
+//     password request, checking the loaded document's type,
 //  6. judge success only by a PDF that exists and parses, and read its page count from it.
 //
 // Job mode (RunJob) wraps this with object storage: it streams the source object to scratch
