@@ -73,11 +73,35 @@ func fileURL(path string) string {
 func ServeWorker(args []string) int {
 	fs := flag.NewFlagSet(WorkerCommand, flag.ContinueOnError)
 	program := fs.String("program", DefaultLibreOfficeProgram, "LibreOffice's program directory")
+	makeProfile := fs.Bool("make-profile", false, "start LibreOffice with WORKDIR/profile, shut it down properly and exit")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 		fmt.Fprintf(os.Stderr, "usage: converter %s [--program DIR] WORKDIR (started by the converter, not by hand)\n", WorkerCommand)
 		return 2
 	}
 	dir := fs.Arg(0)
+	if *makeProfile {
+		// A proper shutdown writes what a first start learned (the version it set up, locale
+		// settings, extension registrations); without it every start redoes that work.
+		if err := lok.Init(*program, fileURL(filepath.Join(dir, "profile"))); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 3
+		}
+		// A first document of each family sets up its module's configuration in the profile.
+		for name, content := range profileWarmups {
+			in := filepath.Join(dir, "tmp", name)
+			if err := os.WriteFile(in, []byte(content), 0o600); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 3
+			}
+			resp := serveOne(workerRequest{Input: fileURL(in), Output: fileURL(in + ".pdf")})
+			if resp.LoadError != "" || resp.SaveError != "" {
+				fmt.Fprintln(os.Stderr, "warming the profile up with", name, resp.LoadError, resp.SaveError)
+				return 3
+			}
+		}
+		lok.Shutdown()
+		lok.Exit(0)
+	}
 	in := os.NewFile(workerRequestFD, "requests")
 	out := os.NewFile(workerResponseFD, "responses")
 	if in == nil || out == nil {
@@ -107,6 +131,20 @@ func ServeWorker(args []string) int {
 	// The parent closed the pipe: done. LibreOfficeKit 7.4 is not torn down, only left.
 	lok.Exit(0)
 	return 0
+}
+
+// profileWarmups are one tiny document per family, converted once when making a profile.
+var profileWarmups = map[string]string{
+	"text.fodt":         flatODF("text", `<office:text><text:p>kubexport</text:p></office:text>`),
+	"spreadsheet.fods":  flatODF("spreadsheet", `<office:spreadsheet><table:table table:name="S"><table:table-row><table:table-cell><text:p>kubexport</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet>`),
+	"presentation.fodp": flatODF("presentation", `<office:presentation><draw:page draw:name="1"/></office:presentation>`),
+}
+
+// flatODF is a flat OpenDocument file of a kind with body as its office:body.
+func flatODF(kind, body string) string {
+	return `<?xml version="1.0" encoding="UTF-8"?>
+<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" office:version="1.2" office:mimetype="application/vnd.oasis.opendocument.` + kind + `"><office:body>` + body + `</office:body></office:document>
+`
 }
 
 // serveOne loads, checks and exports one document.

@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if lo.Program == "" {
 			lo.Program = converter.DefaultLibreOfficeProgram
 		}
-		if err := converter.CreateProfileTemplate(lo.Program, args[1]); err != nil {
+		if err := converter.CreateProfileTemplate("", lo.Program, args[1]); err != nil {
 			fmt.Fprintln(stderr, "converter make-profile:", err)
 			return contract.ExitTransient
 		}

@@ -84,6 +84,7 @@ static LibreOfficeKitDocument *kx_load(const char *url, const char *password, in
 	return doc;
 }
 
+static void kx_shutdown(void) { kx_kit->pClass->destroy(kx_kit); kx_kit = NULL; }
 static int kx_ready(void) { return kx_kit != NULL; }
 static char *kx_error(void) { return kx_kit->pClass->getError(kx_kit); }
 static void kx_free_error(char *s) {
@@ -231,6 +232,14 @@ func lastError() string {
 // LibreOfficeKit 7.4 cannot be destroyed reliably.
 func Exit(code int) {
 	C._exit(C.int(code))
+}
+
+// Shutdown shuts LibreOffice down properly, writing its profile (configuration, extension
+// registrations) to disk. Only for preparing a profile: a converting process ends with Exit.
+func Shutdown() {
+	if C.kx_ready() != 0 {
+		C.kx_shutdown()
+	}
 }
 
 // Available reports whether this build can run LibreOfficeKit (built with cgo).

@@ -41,3 +41,5 @@ func (d *Document) Type() DocumentType                       { return TypeOther 
 func (d *Document) SaveAs(url, format, options string) error { return errNoCgo }
 func (d *Document) Close()                                   {}
 func Exit(code int)                                          { os.Exit(code) }
+
+func Shutdown() {}
