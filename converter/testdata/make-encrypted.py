@@ -50,7 +50,8 @@ def main():
                            (prop("FilterName", flt), prop("Password", password), prop("Overwrite", True)))
             doc.close(True)
     finally:
-        soffice.kill()
+        # soffice is a launcher: end its whole session (soffice.bin outlives a killed launcher).
+        os.killpg(soffice.pid, 9)
         soffice.wait()
         subprocess.run(["rm", "-rf", work])
 
