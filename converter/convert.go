@@ -274,7 +274,7 @@ func hashFile(name string) (int64, string, error) {
 // judgeWorkerResponse classifies what LibreOffice did with a document: a load refused for its
 // password, a load failure, a document of another kind than detected (LibreOffice imports what
 // it cannot parse as text), or a failed export.
-func judgeWorkerResponse(resp workerResponse, det Detection, opts Options) error {
+func judgeWorkerResponse(resp workerResponse, det docformat.Detection, opts Options) error {
 	if resp.LoadError != "" {
 		cause := errors.New(resp.LoadError)
 		switch {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubexport/kubexport/converter/internal/lok"
 	"github.com/kubexport/kubexport/internal/contract"
+	"github.com/kubexport/kubexport/internal/docformat"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
 )
 
@@ -88,13 +89,13 @@ func mustReadFile(t *testing.T, name string) []byte {
 
 // TestJudgeWorkerResponse covers the classification of what LibreOffice did with a document.
 func TestJudgeWorkerResponse(t *testing.T) {
-	pptx := Detection{Format: FormatPPTX}
-	doc := Detection{Format: FormatDOC, Encrypted: true}
+	pptx := docformat.Detection{Format: docformat.PPTX}
+	doc := docformat.Detection{Format: docformat.DOC, Encrypted: true}
 	present := int(lok.TypePresentation)
 	tests := []struct {
 		name       string
 		resp       workerResponse
-		det        Detection
+		det        docformat.Detection
 		opts       Options
 		wantReason string
 	}{

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubexport/kubexport/converter"
 	"github.com/kubexport/kubexport/internal/contract"
 	"github.com/kubexport/kubexport/internal/testenv"
 	"github.com/kubexport/kubexport/internal/testutil/corpus"
@@ -51,8 +52,8 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
-// TestDeadlineLeavesNoLibreOffice makes the deadline of a corpus run fire while LibreOffice is
-// converting, and checks the converter stops it: no process of the run survives (every process
+// TestDeadlineLeavesNoLibreOffice makes the deadline of a corpus run fire while the LibreOfficeKit
+// worker runs, and checks the converter stops it: no process of the run survives (every process
 // whose command line or environment names the run's scratch directory is gone), and the
 // converter reports the interruption as transient.
 func TestDeadlineLeavesNoLibreOffice(t *testing.T) {
@@ -62,7 +63,7 @@ func TestDeadlineLeavesNoLibreOffice(t *testing.T) {
 	scratch := filepath.Join(dir, "scratch")
 	output := filepath.Join(dir, "out.pdf")
 
-	// The deadline fires as soon as LibreOffice's main process runs (at the latest after a
+	// The deadline fires as soon as the worker that hosts LibreOffice runs (at the latest after a
 	// minute); the converter's own budget is far longer, so it is the deadline that stops it.
 	ctx, fire := context.WithTimeout(context.Background(), time.Minute)
 	defer fire()
@@ -73,7 +74,7 @@ func TestDeadlineLeavesNoLibreOffice(t *testing.T) {
 		for ctx.Err() == nil {
 			for pid, cmdline := range processesOf(scratch) {
 				seen[pid] = cmdline
-				if strings.Contains(cmdline, "soffice.bin") {
+				if strings.Contains(cmdline, converter.WorkerCommand) {
 					fire()
 				}
 			}
@@ -85,10 +86,10 @@ func TestDeadlineLeavesNoLibreOffice(t *testing.T) {
 	<-watched
 
 	if !stopped {
-		t.Fatalf("the conversion finished (exit %d, %+v) before LibreOffice was seen running: the deadline was not exercised", r.code, r.res)
+		t.Fatalf("the conversion finished (exit %d, %+v) before the LibreOfficeKit worker was seen running: the deadline was not exercised", r.code, r.res)
 	}
-	if !slices.ContainsFunc(slices.Collect(maps.Values(seen)), func(c string) bool { return strings.Contains(c, "soffice.bin") }) {
-		t.Fatalf("the deadline fired before LibreOffice ran (seen: %v)", seen)
+	if !slices.ContainsFunc(slices.Collect(maps.Values(seen)), func(c string) bool { return strings.Contains(c, converter.WorkerCommand) }) {
+		t.Fatalf("the deadline fired before the worker ran (seen: %v)", seen)
 	}
 	// runConverterUntil has already failed the test if a process of the run survived.
 	for pid, cmdline := range seen {

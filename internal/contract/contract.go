@@ -222,11 +222,7 @@ func shorten(s string) string {
 	if len(s) < 16 {
 		return ""
 	}
-	cut := len(s) / 2
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.TrimSpace(strings.TrimSuffix(s[:cut], "…")) + "…"
+	return strings.TrimSpace(strings.TrimSuffix(textutil.Truncate(s, len(s)/2), "…")) + "…"
 }
 
 // DecodeBatch parses a termination message written by BatchResult.Encode.
