@@ -33,8 +33,10 @@ func TestDetectClassifies(t *testing.T) {
 			Message: "the file looks like a ZIP-based document but the archive is broken"}},
 		{name: "broken OLE file", data: docs.Truncated(docs.PPT(false), 600), wantCause: true, want: &Error{Reason: contract.ReasonCorrupt,
 			Message: "the file looks like a legacy Office document but its container is broken"}},
-		{name: "ppt without Current User", data: docs.CFB([]docs.Stream{{Name: "PowerPoint Document", Data: make([]byte, 100)}}),
-			want: &Error{Reason: contract.ReasonCorrupt, Message: "the PowerPoint file has no Current User stream"}},
+		{name: "doc with a short main stream", data: docs.CFB([]docs.Stream{{Name: "WordDocument", Data: make([]byte, 8)}}),
+			want: &Error{Reason: contract.ReasonCorrupt, Message: "the Word document's main stream is damaged"}},
+		{name: "ppt without Current User goes on to LibreOffice", wantFormat: docformat.PPT,
+			data: docs.CFB([]docs.Stream{{Name: "PowerPoint Document", Data: make([]byte, 100)}})},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

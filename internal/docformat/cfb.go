@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"unicode/utf16"
 )
 
@@ -228,6 +229,18 @@ func (f *CompoundFile) rootStreams() (map[string]cfbEntry, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// StreamNames returns the names of the streams directly under the root storage, sorted.
+func (f *CompoundFile) StreamNames() []string {
+	var names []string
+	for name, e := range f.streams {
+		if e.typ == cfbTypeStream {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // HasStream reports whether the root storage holds a stream of that name.

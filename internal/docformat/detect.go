@@ -200,9 +200,14 @@ const (
 
 	streamPowerPoint  = "PowerPoint Document"
 	streamCurrentUser = "Current User"
-	streamWord        = "WordDocument"
-	streamWorkbook    = "Workbook"
-	streamBook        = "Book" // Excel 5/95
+	// streamPowerPoint95 holds a PowerPoint 4.0/95 presentation in files of that era.
+	streamPowerPoint95 = "PP40"
+	// streamPPTEncryptedSummary replaces the summary streams of an encrypted PowerPoint
+	// document ([MS-PPT] 2.1.5).
+	streamPPTEncryptedSummary = "EncryptedSummary"
+	streamWord                = "WordDocument"
+	streamWorkbook            = "Workbook"
+	streamBook                = "Book" // Excel 5/95
 )
 
 func detectOLE(r io.ReaderAt, size int64) (Detection, error) {
@@ -213,12 +218,8 @@ func detectOLE(r io.ReaderAt, size int64) (Detection, error) {
 	if cf.HasStream(StreamEncryptionInfo) && cf.HasStream(StreamEncryptedPackage) {
 		return Detection{EncryptedOOXML: true, OLE: cf}, nil
 	}
-	if cf.HasStream(streamPowerPoint) {
-		enc, err := pptEncrypted(cf)
-		if err != nil {
-			return Detection{}, err
-		}
-		return Detection{Format: PPT, Encrypted: enc, OLE: cf}, nil
+	if cf.HasStream(streamPowerPoint) || cf.HasStream(streamPowerPoint95) {
+		return Detection{Format: PPT, Encrypted: pptEncrypted(cf), OLE: cf}, nil
 	}
 	if cf.HasStream(streamWord) {
 		b, err := cf.ReadStream(streamWord, 32)
@@ -240,39 +241,25 @@ func detectOLE(r io.ReaderAt, size int64) (Detection, error) {
 		"the content is an OLE compound file without a Word, Excel or PowerPoint document in it")
 }
 
-// PowerPoint's CurrentUserAtom headerToken ([MS-PPT] 2.3.2): the second value marks an
-// encrypted document.
-const (
-	pptTokenPlain     = 0xE391C05F
-	pptTokenEncrypted = 0xF3D1C4DF
-)
+// pptTokenEncrypted is the CurrentUserAtom headerToken of an encrypted PowerPoint 97+
+// document ([MS-PPT] 2.3.2); a plain one carries 0xE391C05F.
+const pptTokenEncrypted = 0xF3D1C4DF
 
-// pptEncrypted reads the Current User stream's header token. A PowerPoint file without that
-// stream is damaged.
-func pptEncrypted(cf *CompoundFile) (bool, error) {
-	if !cf.HasStream(streamCurrentUser) {
-		return false, corrupt(nil, "the PowerPoint file has no Current User stream")
+// pptEncrypted decides from sure signs only: an EncryptedSummary stream, or the Current User
+// stream's header token. A Current User stream that is missing, shorter than PowerPoint 97's
+// record (PowerPoint 95 writes a shorter one) or carries another token says nothing for sure:
+// LibreOffice opens such files, so its result decides, not this check.
+func pptEncrypted(cf *CompoundFile) bool {
+	if cf.HasStream(streamPPTEncryptedSummary) {
+		return true
 	}
 	b, err := cf.ReadStream(streamCurrentUser, 64)
-	if err != nil {
-		return false, corrupt(err, "the PowerPoint Current User stream is damaged")
-	}
-	return pptTokenIsEncrypted(b)
+	return err == nil && pptTokenIsEncrypted(b)
 }
 
 // pptTokenIsEncrypted interprets a CurrentUserAtom: an 8-byte record header, size, headerToken.
-func pptTokenIsEncrypted(cu []byte) (bool, error) {
-	if len(cu) < 16 {
-		return false, corrupt(nil, "the PowerPoint Current User stream is too short")
-	}
-	switch tok := binary.LittleEndian.Uint32(cu[12:]); tok {
-	case pptTokenEncrypted:
-		return true, nil
-	case pptTokenPlain:
-		return false, nil
-	default:
-		return false, corrupt(nil, "the PowerPoint Current User stream has an unknown header token %#x", tok)
-	}
+func pptTokenIsEncrypted(cu []byte) bool {
+	return len(cu) >= 16 && binary.LittleEndian.Uint32(cu[12:]) == pptTokenEncrypted
 }
 
 // Word FibBase flags ([MS-DOC] 2.5.2): fEncrypted, and fObfuscated (XOR obfuscation, which also

@@ -33,6 +33,16 @@ func CurrentUserAtom(token uint32) []byte {
 	return b
 }
 
+// CurrentUser95 returns a "Current User" stream as PowerPoint 95 wrote it: a 4-byte size, then
+// that many bytes (a user name), shorter than PowerPoint 97's CurrentUserAtom and without its
+// header token.
+func CurrentUser95() []byte {
+	name := "Presenter"
+	b := make([]byte, 4, 4+len(name))
+	binary.LittleEndian.PutUint32(b, uint32(len(name)))
+	return append(b, name...)
+}
+
 // PPT returns a legacy PowerPoint file: a compound file with a "PowerPoint Document" stream and
 // a "Current User" stream that marks it encrypted or not.
 func PPT(encrypted bool) []byte {
