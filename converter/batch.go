@@ -19,7 +19,7 @@ type BatchItem struct {
 // ConvertBatch converts the items one after the other with one warm LibreOffice worker (a fresh
 // one after a crash, a timeout or a recycling limit), calls emit with each document's result as
 // soon as it is known, and returns the batch's exit code (BatchExitCode).
-func ConvertBatch(ctx context.Context, c Config, items []BatchItem, emit func(i int, res contract.Result)) int {
+func ConvertBatch(ctx context.Context, c Converter, items []BatchItem, emit func(i int, res contract.Result)) int {
 	c = c.withDefaults()
 	engine := NewEngine(c.LibreOffice, c.ScratchDir, c.Logger)
 	defer engine.Close()

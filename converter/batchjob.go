@@ -87,7 +87,7 @@ func optionalInt(n int) string {
 // warm worker and uploaded as soon as its PDF is ready; its contract.DocumentResult goes to
 // stdout at once, and the BatchResult to the termination log at the end. It returns the
 // BatchResult and the exit code (BatchExitCode).
-func RunBatchJobFromEnv(ctx context.Context, c Config, getenv func(string) string, stdout func(contract.DocumentResult)) (contract.BatchResult, int) {
+func RunBatchJobFromEnv(ctx context.Context, c Converter, getenv func(string) string, stdout func(contract.DocumentResult)) (contract.BatchResult, int) {
 	start := time.Now()
 	c = c.withDefaults()
 	termLog := getenv(contract.EnvTerminationLog)
@@ -103,7 +103,7 @@ func RunBatchJobFromEnv(ctx context.Context, c Config, getenv func(string) strin
 	return batch, code
 }
 
-func runBatchJob(ctx context.Context, c Config, getenv func(string) string, stdout func(contract.DocumentResult)) (contract.BatchResult, int) {
+func runBatchJob(ctx context.Context, c Converter, getenv func(string) string, stdout func(contract.DocumentResult)) (contract.BatchResult, int) {
 	params, err := BatchJobParamsFromEnv(getenv)
 	var client *minio.Client
 	if err == nil {
@@ -148,7 +148,7 @@ func runBatchJob(ctx context.Context, c Config, getenv func(string) string, stdo
 	return batch, BatchExitCode(codes)
 }
 
-func scratchOf(c Config, p JobParams) string {
+func scratchOf(c Converter, p JobParams) string {
 	if p.ScratchDir != "" {
 		return p.ScratchDir
 	}

@@ -17,14 +17,15 @@ import (
 	"github.com/kubexport/kubexport/internal/docformat"
 )
 
-// Defaults for Config fields left zero.
+// Defaults for Converter fields left zero.
 const (
 	DefaultTimeout       = 120 * time.Second
 	DefaultMaxInputBytes = 100 << 20
 )
 
-// Config holds the converter's limits and tools. The zero value is usable.
-type Config struct {
+// Converter converts documents: its limits, its LibreOfficeKit workers and where it works. The
+// zero value is usable.
+type Converter struct {
 	// LibreOffice configures the LibreOfficeKit workers.
 	LibreOffice LibreOffice
 	// Engine is a warm engine to convert with, shared by the documents of a batch; when nil,
@@ -43,7 +44,7 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-func (c Config) withDefaults() Config {
+func (c Converter) withDefaults() Converter {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
@@ -64,7 +65,7 @@ func (c Config) withDefaults() Config {
 
 // ConvertFile converts the office document at input into a PDF at output. On failure the error
 // is (or wraps) an *Error with the contract reason; output is then not created.
-func (c Config) ConvertFile(ctx context.Context, input, output string, opts Options) (Output, error) {
+func (c Converter) ConvertFile(ctx context.Context, input, output string, opts Options) (Output, error) {
 	c = c.withDefaults()
 	opts, err := opts.Validate()
 	if err != nil {
@@ -123,7 +124,7 @@ func (c Config) ConvertFile(ctx context.Context, input, output string, opts Opti
 
 // prepare checks the input and returns the path of the file LibreOffice should open, named with
 // the extension of its detected format.
-func (c Config) prepare(input, workDir, password string) (string, docformat.Detection, error) {
+func (c Converter) prepare(input, workDir, password string) (string, docformat.Detection, error) {
 	f, err := os.Open(input)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -54,7 +54,7 @@ func TestPrepare(t *testing.T) {
 			if err := os.Mkdir(work, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			c := Config{MaxInputBytes: tc.maxBytes}.withDefaults()
+			c := Converter{MaxInputBytes: tc.maxBytes}.withDefaults()
 			staged, _, err := c.prepare(input, work, tc.password)
 			if got := reasonOf(err); got != tc.wantReason {
 				t.Fatalf("prepare() reason = %q (%v), want %q", got, err, tc.wantReason)

@@ -134,7 +134,7 @@ func storageError(err error, op string, source bool) *Error {
 }
 
 // RunJob downloads the source object, converts it and uploads the PDF with its metadata.
-func (c Config) RunJob(ctx context.Context, client *minio.Client, p JobParams) (Output, error) {
+func (c Converter) RunJob(ctx context.Context, client *minio.Client, p JobParams) (Output, error) {
 	c = c.withDefaults()
 	if p.Timeout > 0 {
 		c.Timeout = p.Timeout
@@ -227,7 +227,7 @@ func (p JobParams) pdfName() string {
 
 // RunJobFromEnv is Job mode end to end: it reads the parameters and storage settings from getenv,
 // runs the Job, writes the Result to the termination log and returns it with the exit code.
-func RunJobFromEnv(ctx context.Context, c Config, getenv func(string) string) (contract.Result, int) {
+func RunJobFromEnv(ctx context.Context, c Converter, getenv func(string) string) (contract.Result, int) {
 	start := time.Now()
 	c = c.withDefaults()
 	p, err := JobParamsFromEnv(getenv)
@@ -244,7 +244,7 @@ func RunJobFromEnv(ctx context.Context, c Config, getenv func(string) string) (c
 	return res, code
 }
 
-func runJobWithStorage(ctx context.Context, c Config, p JobParams, getenv func(string) string) (Output, error) {
+func runJobWithStorage(ctx context.Context, c Converter, p JobParams, getenv func(string) string) (Output, error) {
 	client, err := storageClient(getenv)
 	if err != nil {
 		return Output{}, err
@@ -267,7 +267,7 @@ func storageClient(getenv func(string) string) (*minio.Client, error) {
 
 // ConvertLocal is local mode end to end: it converts input to output and returns the Result with
 // the exit code.
-func ConvertLocal(ctx context.Context, c Config, input, output string, opts Options) (contract.Result, int) {
+func ConvertLocal(ctx context.Context, c Converter, input, output string, opts Options) (contract.Result, int) {
 	start := time.Now()
 	c = c.withDefaults()
 	out, err := c.ConvertFile(ctx, input, output, opts)

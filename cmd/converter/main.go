@@ -60,14 +60,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger := slog.New(slog.NewJSONHandler(stderr, nil))
 		if os.Getenv(contract.EnvDocuments) != "" {
 			// A batch: a DocumentResult line per document as it finishes, the BatchResult last.
-			batch, code := converter.RunBatchJobFromEnv(ctx, converter.Config{Logger: logger}, os.Getenv, func(r contract.DocumentResult) {
+			batch, code := converter.RunBatchJobFromEnv(ctx, converter.Converter{Logger: logger}, os.Getenv, func(r contract.DocumentResult) {
 				b, _ := json.Marshal(r)
 				fmt.Fprintln(stdout, string(b))
 			})
 			fmt.Fprintln(stdout, string(batch.Encode()))
 			return code
 		}
-		res, code := converter.RunJobFromEnv(ctx, converter.Config{Logger: logger}, os.Getenv)
+		res, code := converter.RunJobFromEnv(ctx, converter.Converter{Logger: logger}, os.Getenv)
 		fmt.Fprintln(stdout, string(res.Encode()))
 		return code
 	case "convert":
@@ -110,7 +110,7 @@ func convert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	var (
 		opts         converter.Options
-		cfg          converter.Config
+		cfg          converter.Converter
 		passwordFile string
 		quiet        bool
 	)
