@@ -81,6 +81,7 @@ test-short: ## Run only the pure unit tests (no API server, MinIO or LibreOffice
 
 .PHONY: bench
 bench: envtest-assets minio build ## Run the benchmarks (ratios against baselines measured in the same run).
+	hack/bench-deps.sh
 	KUBEBUILDER_ASSETS="$$(cat bin/.envtest-assets)" go test -run '^$$' -bench OperatorThroughput -benchtime 1x -timeout 30m ./controllers/ 2>&1 | grep -v '^{'
 	KUBEXPORT_MINIO="$$(cat bin/.minio-path)" go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./converter/ 2>&1 | grep -v '^{'
 	KUBEXPORT_MINIO="$$(cat bin/.minio-path)" KUBEBUILDER_ASSETS="$$(cat bin/.envtest-assets)" go test -run '^$$' -bench Uploader -benchtime 1x -timeout 30m ./internal/upload/ 2>&1 | grep -v '^{'
