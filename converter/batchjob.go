@@ -87,7 +87,8 @@ func optionalInt(n int) string {
 // warm worker and uploaded as soon as its PDF is ready; its contract.DocumentResult goes to
 // stdout at once, and the BatchResult to the termination log at the end. It returns the
 // BatchResult and the exit code (BatchExitCode).
-func RunBatchJobFromEnv(ctx context.Context, c Converter, getenv func(string) string, stdout func(contract.DocumentResult)) (contract.BatchResult, int) {
+func RunBatchJobFromEnv(ctx context.Context, c Converter, getenv func(string) string,
+	stdout func(contract.DocumentResult)) (contract.BatchResult, int) {
 	start := time.Now()
 	c = c.withDefaults()
 	termLog := getenv(contract.EnvTerminationLog)

@@ -47,7 +47,7 @@ func BenchmarkEngines(b *testing.B) {
 	}
 	inputs := benchInputs(b)
 	gen := b.TempDir()
-	for i := 0; i < 4; i++ {
+	for i := range 4 {
 		inputs = append(inputs, docs.Write(b, gen, fmt.Sprintf("small-deck-%d.pptx", i), docs.PPTX(2+i)))
 	}
 	rounds := 1
@@ -224,7 +224,7 @@ func rssOf(pid int) int64 {
 	if err != nil {
 		return 0
 	}
-	for _, l := range strings.Split(string(s), "\n") {
+	for l := range strings.SplitSeq(string(s), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10

@@ -163,7 +163,8 @@ func (c Converter) prepare(input, workDir, password string) (string, docformat.D
 	switch {
 	case det.Encrypted && det.Format == docformat.PPT:
 		return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil,
-			"the PowerPoint 97-2003 (ppt) file is encrypted, and LibreOffice 7.4 cannot open encrypted ppt files, so a password cannot help; save it without a password or as pptx")
+			"the PowerPoint 97-2003 (ppt) file is encrypted, and LibreOffice 7.4 cannot open encrypted ppt files, "+
+				"so a password cannot help; save it without a password or as pptx")
 	case det.Encrypted && password == "" && det.Format != docformat.XLS:
 		return "", docformat.Detection{}, permanent(contract.ReasonPasswordProtected, nil, "the %s file is encrypted and no password was given", det.Format)
 	}
@@ -284,13 +285,15 @@ func judgeWorkerResponse(resp workerResponse, det docformat.Detection, opts Opti
 		case resp.PasswordRequests > 1:
 			return permanent(contract.ReasonPasswordProtected, nil, "the password does not open the %s file", det.Format)
 		case resp.PasswordRequests == 1 || det.Encrypted:
-			return permanent(contract.ReasonPasswordProtected, cause, "the %s file is encrypted and LibreOffice could not open it with the password given", det.Format)
+			return permanent(contract.ReasonPasswordProtected, cause,
+				"the %s file is encrypted and LibreOffice could not open it with the password given", det.Format)
 		default:
 			return permanent(contract.ReasonConversionFailed, cause, "LibreOffice could not load the %s file", det.Format)
 		}
 	}
 	if want, ok := familyDocumentType[det.Format.Family()]; ok && lok.DocumentType(resp.DocumentType) != want {
-		return permanent(contract.ReasonCorrupt, nil, "LibreOffice opened the %s file as a %s, not as a %s: its content is damaged or not what its package declares",
+		return permanent(contract.ReasonCorrupt, nil,
+			"LibreOffice opened the %s file as a %s, not as a %s: its content is damaged or not what its package declares",
 			det.Format, lok.DocumentType(resp.DocumentType), det.Format.Family())
 	}
 	if resp.SaveError != "" {

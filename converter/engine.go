@@ -397,7 +397,7 @@ func (w *worker) died(cause error) error {
 		_ = syscall.Kill(-w.pgid, syscall.SIGKILL)
 	}
 	<-w.exited
-	logTail := lastLines(tailFile(filepath.Join(w.dir, "worker.log"), 2048), 3)
+	logTail := lastLines(tailFile(filepath.Join(w.dir, "worker.log"), 2048))
 	w.cleanup()
 	how := "exited"
 	var exitErr *exec.ExitError
@@ -469,7 +469,7 @@ func CreateProfileTemplate(exe, program, dir string) error {
 			killGroup(cmd.Process.Pid)
 		}
 		if err != nil {
-			return fmt.Errorf("%s %s --make-profile: %w: %s", exe, WorkerCommand, err, lastLines(string(out), 3))
+			return fmt.Errorf("%s %s --make-profile: %w: %s", exe, WorkerCommand, err, lastLines(string(out)))
 		}
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "profile", "user")); err != nil {

@@ -118,7 +118,7 @@ func batchInputs(t *testing.T, n int) ([]string, []int) {
 	dir := t.TempDir()
 	var inputs []string
 	var pages []int
-	for i := 0; i < n; i++ {
+	for i := range n {
 		switch i % 3 {
 		case 0:
 			inputs = append(inputs, docs.Write(t, dir, fmt.Sprintf("deck%d.pptx", i), docs.PPTX(2+i%4)))
@@ -141,7 +141,7 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	inputs, pages := batchInputs(t, 5)
 	b := startBatch(t, inputs)
 	const victim = 2
-	for i := 0; i < len(inputs); i++ {
+	for i := range len(inputs) {
 		if i == victim {
 			// Stop the worker before it can finish the document, give the converter time to
 			// hand it over, then kill it.
@@ -182,7 +182,7 @@ func TestHangingDocumentCostsOneDeadline(t *testing.T) {
 	const victim = 3
 	start := time.Now()
 	var hung time.Duration
-	for i := 0; i < len(inputs); i++ {
+	for i := range len(inputs) {
 		if i == victim {
 			_ = syscall.Kill(b.worker(t), syscall.SIGSTOP) // a hang LibreOffice cannot get out of
 		}

@@ -113,10 +113,7 @@ func TestBatchJobParamsFromEnv(t *testing.T) {
 		"PW_1": "s3cret",
 	}
 	with := func(kv ...string) map[string]string {
-		m := map[string]string{}
-		for k, v := range base {
-			m[k] = v
-		}
+		m := maps.Clone(base)
 		for i := 0; i+1 < len(kv); i += 2 {
 			m[kv[i]] = kv[i+1]
 		}

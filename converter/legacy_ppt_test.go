@@ -66,8 +66,9 @@ func pptStreams(t *testing.T, pptx []byte) []docs.Stream {
 	if err != nil || det.Format != docformat.PPT || det.OLE == nil {
 		t.Fatalf("LibreOffice's ppt detected as %q (%v), want ppt", det.Format, err)
 	}
-	var streams []docs.Stream
-	for _, name := range det.OLE.StreamNames() {
+	names := det.OLE.StreamNames()
+	streams := make([]docs.Stream, 0, len(names))
+	for _, name := range names {
 		data, err := det.OLE.ReadStream(name, -1)
 		if err != nil {
 			t.Fatalf("reading stream %q: %v", name, err)

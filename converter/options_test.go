@@ -132,10 +132,10 @@ func TestFileURL(t *testing.T) {
 
 func TestLastLines(t *testing.T) {
 	log := "convert a -> b\nWarning: failed to launch javaldx - java may not function correctly\n\nError: source file could not be loaded\n"
-	if got, want := lastLines(log, 3), "convert a -> b; Error: source file could not be loaded"; got != want {
+	if got, want := lastLines(log), "convert a -> b; Error: source file could not be loaded"; got != want {
 		t.Errorf("lastLines() = %q, want %q", got, want)
 	}
-	if got, want := lastLines("", 3), "no output from LibreOffice"; got != want {
+	if got, want := lastLines(""), "no output from LibreOffice"; got != want {
 		t.Errorf("lastLines(empty) = %q, want %q", got, want)
 	}
 }

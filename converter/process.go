@@ -57,11 +57,12 @@ func tailFile(name string, n int64) string {
 	return string(bytes.TrimSpace(b))
 }
 
-// lastLines returns the last n non-empty lines of s, joined with "; ", without LibreOffice's
+// lastLines returns the last three non-empty lines of s, joined with "; ", without LibreOffice's
 // harmless javaldx warning.
-func lastLines(s string, n int) string {
+func lastLines(s string) string {
+	const n = 3
 	var keep []string
-	for _, l := range strings.Split(s, "\n") {
+	for l := range strings.SplitSeq(s, "\n") {
 		l = strings.TrimSpace(l)
 		if l == "" || strings.Contains(l, "javaldx") {
 			continue

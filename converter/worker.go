@@ -135,15 +135,21 @@ func ServeWorker(args []string) int {
 
 // profileWarmups are one tiny document per family, converted once when making a profile.
 var profileWarmups = map[string]string{
-	"text.fodt":         flatODF("text", `<office:text><text:p>kubexport</text:p></office:text>`),
-	"spreadsheet.fods":  flatODF("spreadsheet", `<office:spreadsheet><table:table table:name="S"><table:table-row><table:table-cell><text:p>kubexport</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet>`),
+	"text.fodt": flatODF("text", `<office:text><text:p>kubexport</text:p></office:text>`),
+	"spreadsheet.fods": flatODF("spreadsheet", `<office:spreadsheet><table:table table:name="S">`+
+		`<table:table-row><table:table-cell><text:p>kubexport</text:p></table:table-cell></table:table-row>`+
+		`</table:table></office:spreadsheet>`),
 	"presentation.fodp": flatODF("presentation", `<office:presentation><draw:page draw:name="1"/></office:presentation>`),
 }
 
 // flatODF is a flat OpenDocument file of a kind with body as its office:body.
 func flatODF(kind, body string) string {
 	return `<?xml version="1.0" encoding="UTF-8"?>
-<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" office:version="1.2" office:mimetype="application/vnd.oasis.opendocument.` + kind + `"><office:body>` + body + `</office:body></office:document>
+<office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+ xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+ xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+ xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"
+ office:version="1.2" office:mimetype="application/vnd.oasis.opendocument.` + kind + `"><office:body>` + body + `</office:body></office:document>
 `
 }
 
@@ -174,7 +180,7 @@ func processRSS(pid int) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	for line := range strings.SplitSeq(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {

@@ -59,7 +59,7 @@ func TestBatchResultFits(t *testing.T) {
 	long := strings.Repeat("LibreOffice could not load the pptx file: é ", 40)
 	var r BatchResult
 	r.Result, r.Reason, r.Message = OutcomeFailed, ReasonConversionFailed, "10 of 100 documents failed"
-	for i := 0; i < 100; i++ {
+	for i := range 100 {
 		d := DocumentOutcome{Reason: ReasonSucceeded, Pages: 120}
 		if i%10 == 0 {
 			d = DocumentOutcome{Reason: ReasonConversionTimeout, Message: long}
