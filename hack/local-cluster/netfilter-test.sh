@@ -30,12 +30,19 @@ conntrack() { :; }
 # shellcheck source-path=SCRIPTDIR source=network.sh
 source "$here/network.sh"
 
-# The rulesets without counters and comments, IPv4 and IPv6.
+# The rulesets without counters and comments, IPv4 and IPv6. A table holding only built-in
+# chains with an ACCEPT policy and no rule is left out: the kernel creates a table on first use
+# and never removes it, and such a table filters nothing, as if it were absent (on a fresh
+# machine the cluster is the first to use ip6tables' tables).
 rulesets() {
   local ipt
   for ipt in iptables ip6tables; do
     echo "## $ipt"
-    "$ipt-save" | sed -e '/^#/d' -e 's/ \[[0-9]*:[0-9]*\]$//'
+    "$ipt-save" | sed -e '/^#/d' -e 's/ \[[0-9]*:[0-9]*\]$//' | awk '
+      /^\*/ { block = $0 "\n"; used = 0; next }
+      /^COMMIT$/ { if (used) printf "%sCOMMIT\n", block; block = ""; next }
+      /^:(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING) ACCEPT$/ { block = block $0 "\n"; next }
+      { block = block $0 "\n"; used = 1 }'
   done
   if iptables --version | grep -q nf_tables && command -v nft >/dev/null; then
     echo "## nft"
