@@ -50,8 +50,8 @@ kx_build_kubernetes() (
     echo "build-from-proxy: building $b $version$([ "$b" = kube-apiserver ] && echo ' (4-14 min and 1.7 GB the first time)')" >&2
     (cd "$work" && nice -n 10 go build -trimpath \
       -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version/verflag.programName=$b" \
-      -o "$dest/$b.tmp" "k8s.io/kubernetes/cmd/$b") || { echo "build-from-proxy: building $b $version failed" >&2; exit 1; }
-    mv "$dest/$b.tmp" "$dest/$b"
+      -o "$dest/$b.tmp.$$" "k8s.io/kubernetes/cmd/$b") || { echo "build-from-proxy: building $b $version failed" >&2; exit 1; }
+    mv -f "$dest/$b.tmp.$$" "$dest/$b" # a name of its own: two checkouts may build at once
   done
 )
 
@@ -72,7 +72,7 @@ kx_build_etcd() (
   echo "build-from-proxy: building etcd $version" >&2
   printf 'module kubexport.local/etcd-from-proxy\n\ngo 1.24\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$version" > "$work/go.mod"
   printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' > "$work/tools.go"
-  (cd "$work" && go mod tidy >&2 && nice -n 10 go build -trimpath -ldflags "-s -w" -o "$dest.tmp" go.etcd.io/etcd/server/v3) \
+  (cd "$work" && go mod tidy >&2 && nice -n 10 go build -trimpath -ldflags "-s -w" -o "$dest.tmp.$$" go.etcd.io/etcd/server/v3) \
     || { echo "build-from-proxy: building etcd $version failed" >&2; exit 1; }
-  mv "$dest.tmp" "$dest"
+  mv -f "$dest.tmp.$$" "$dest"
 )
