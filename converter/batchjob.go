@@ -47,6 +47,9 @@ func BatchJobParamsFromEnv(getenv func(string) string) ([]JobParams, error) {
 			contract.EnvExportNotes: strconv.FormatBool(d.ExportNotes), contract.EnvExportHiddenSlides: strconv.FormatBool(d.ExportHiddenSlides),
 			contract.EnvQuality: optionalInt(d.Quality), contract.EnvMaxImageResolution: optionalInt(d.MaxImageResolution),
 		}
+		if d.TimeoutSeconds != 0 {
+			doc[contract.EnvTimeoutSeconds] = strconv.Itoa(d.TimeoutSeconds)
+		}
 		if d.PasswordEnv != "" {
 			doc[contract.EnvPassword] = getenv(d.PasswordEnv)
 		}
@@ -135,9 +138,10 @@ func runBatchJob(ctx context.Context, c Converter, getenv func(string) string, s
 		codes = append(codes, ExitCode(err))
 		logResult(dc.Logger, res, ExitCode(err))
 		stdout(contract.DocumentResult{Index: i, Result: res})
-		d := contract.DocumentOutcome{Reason: res.Reason, Pages: res.Pages}
+		d := contract.DocumentOutcome{Reason: res.Reason, Pages: res.Pages, SizeBytes: res.SizeBytes, SHA256: res.SHA256,
+			DurationMs: res.DurationMs}
 		if err != nil {
-			d.Message = res.Message
+			d.Message, d.Transient = res.Message, ExitCode(err) == contract.ExitTransient
 			failed++
 			if batch.Result == contract.OutcomeSucceeded {
 				batch.Result, batch.Reason = contract.OutcomeFailed, res.Reason

@@ -264,6 +264,12 @@ func TestBatchJob(t *testing.T) {
 			t.Errorf("document %d: %+v, want %s", i, d, wantReasons[i])
 		}
 	}
+	if d := batch.Documents[0]; len(d.SHA256) != 64 || d.SizeBytes < 1000 || d.Pages != 2 || d.DurationMs <= 0 {
+		t.Errorf("document 0 reports %+v, want pages, size, sha256 and duration (what its export's status shows)", d)
+	}
+	if d := batch.Documents[1]; d.Transient || d.Message == "" {
+		t.Errorf("document 1 reports %+v: a missing source is permanent and says why", d)
+	}
 	if batch.Result != contract.OutcomeFailed || batch.Reason != contract.ReasonSourceNotFound {
 		t.Errorf("batch %s/%s, want Failed/SourceNotFound", batch.Result, batch.Reason)
 	}

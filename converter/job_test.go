@@ -109,7 +109,7 @@ func TestBatchJobParamsFromEnv(t *testing.T) {
 	base := map[string]string{
 		contract.EnvSourceBucket: "uploads", contract.EnvOutputBucket: "exports", contract.EnvTimeoutSeconds: "30",
 		contract.EnvDocuments: `[{"sourceKey":"u/1/a.pptx","outputKey":"e/1.pdf","pageRange":"1-2","quality":80,"passwordEnv":"PW_1"},
-			{"sourceKey":"u/2/b.docx","sourceFilename":"B.docx","outputKey":"e/2.pdf","outputFilename":"B.pdf","exportNotes":true}]`,
+			{"sourceKey":"u/2/b.docx","sourceFilename":"B.docx","outputKey":"e/2.pdf","outputFilename":"B.pdf","exportNotes":true,"timeoutSeconds":90}]`,
 		"PW_1": "s3cret",
 	}
 	with := func(kv ...string) map[string]string {
@@ -123,7 +123,7 @@ func TestBatchJobParamsFromEnv(t *testing.T) {
 		{SourceBucket: "uploads", SourceKey: "u/1/a.pptx", SourceFilename: "a.pptx", OutputBucket: "exports", OutputKey: "e/1.pdf",
 			Options: Options{PageRange: "1-2", Quality: 80, Password: "s3cret"}, Timeout: 30 * time.Second, TerminationLog: contract.DefaultTerminationLog},
 		{SourceBucket: "uploads", SourceKey: "u/2/b.docx", SourceFilename: "B.docx", OutputBucket: "exports", OutputKey: "e/2.pdf", OutputFilename: "B.pdf",
-			Options: Options{ExportNotes: true}, Timeout: 30 * time.Second, TerminationLog: contract.DefaultTerminationLog},
+			Options: Options{ExportNotes: true}, Timeout: 90 * time.Second, TerminationLog: contract.DefaultTerminationLog},
 	}
 	got, err := BatchJobParamsFromEnv(func(k string) string { return base[k] })
 	if err != nil {
@@ -138,6 +138,7 @@ func TestBatchJobParamsFromEnv(t *testing.T) {
 		"empty":                       with(contract.EnvDocuments, `[]`),
 		"a document without output":   with(contract.EnvDocuments, `[{"sourceKey":"a"}]`),
 		"a bad option":                with(contract.EnvDocuments, `[{"sourceKey":"a","outputKey":"b","pdfa":"PDF/A-9"}]`),
+		"a negative timeout":          with(contract.EnvDocuments, `[{"sourceKey":"a","outputKey":"b","timeoutSeconds":-5}]`),
 		"single-document key as well": with(contract.EnvSourceKey, "u/x"),
 	} {
 		if _, err := BatchJobParamsFromEnv(func(k string) string { return env[k] }); reasonOf(err) != contract.ReasonInvalidParameters {

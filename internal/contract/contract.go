@@ -9,6 +9,7 @@ package contract
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kubexport/kubexport/internal/textutil"
@@ -66,6 +67,8 @@ type Document struct {
 	ExportHiddenSlides bool   `json:"exportHiddenSlides,omitempty"`
 	Quality            int    `json:"quality,omitempty"`
 	MaxImageResolution int    `json:"maxImageResolution,omitempty"`
+	// TimeoutSeconds is this document's conversion budget; zero means EnvTimeoutSeconds.
+	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
 	// PasswordEnv names the environment variable holding the document's password (filled from
 	// a Secret), so no password is written into the Job's spec.
 	PasswordEnv string `json:"passwordEnv,omitempty"`
@@ -169,10 +172,16 @@ type DocumentResult struct {
 	Result
 }
 
+// MaxBatchDocuments is the most documents a batch Job may carry: what a BatchResult reports in
+// full (pages, size, sha256 and duration of every document, 140 bytes each at most) within
+// MaxMessageBytes, so every document of a batch gets the status a Job of its own would give it.
+const MaxBatchDocuments = 25
+
 // BatchResult is a batch Job's termination message: the outcome of each document, in the
-// order of EnvDocuments, compact enough that a batch of 100 succeeded documents takes about
-// 2.5 KiB. Everything else about a document is in its DocumentResult line on the container's
-// stdout (sha256, size, the full message) and in the uploaded PDF's metadata.
+// order of EnvDocuments. Up to MaxBatchDocuments documents it carries everything the operator
+// puts into an export's status; failure messages are shortened to fit. Larger batches (the
+// command line's) lose the messages first, then the checksums, sizes and durations; the full
+// record of each document is its DocumentResult line on the container's stdout.
 type BatchResult struct {
 	// Result is Succeeded when every document succeeded.
 	Result Outcome `json:"result"`
@@ -186,14 +195,21 @@ type BatchResult struct {
 
 // DocumentOutcome is one document's line of a BatchResult.
 type DocumentOutcome struct {
-	Reason string `json:"reason"`
-	Pages  int    `json:"pages,omitempty"`
+	Reason     string `json:"reason"`
+	Pages      int    `json:"pages,omitempty"`
+	SizeBytes  int64  `json:"sizeBytes,omitempty"`
+	SHA256     string `json:"sha256,omitempty"`
+	DurationMs int64  `json:"durationMs,omitempty"`
+	// Transient marks a failure that a new attempt may not repeat (the exit code would have
+	// been ExitTransient): the operator retries such a document in a Job of its own.
+	Transient bool `json:"transient,omitempty"`
 	// Message explains a failure; Encode shortens it when the report would not fit.
 	Message string `json:"message,omitempty"`
 }
 
 // Encode returns r as compact JSON within MaxMessageBytes: the longest messages are shortened
-// first (the batch's message last), down to none.
+// first (the batch's message last), down to none; then checksums, then sizes and durations
+// go. Reasons, page counts and Transient always stay.
 func (r BatchResult) Encode() []byte {
 	r.Documents = append([]DocumentOutcome(nil), r.Documents...)
 	b, _ := json.Marshal(r)
@@ -209,6 +225,14 @@ func (r BatchResult) Encode() []byte {
 			r.Documents[longest].Message = shorten(r.Documents[longest].Message)
 		case r.Message != "":
 			r.Message = shorten(r.Message)
+		case slices.ContainsFunc(r.Documents, func(d DocumentOutcome) bool { return d.SHA256 != "" }):
+			for i := range r.Documents {
+				r.Documents[i].SHA256 = ""
+			}
+		case slices.ContainsFunc(r.Documents, func(d DocumentOutcome) bool { return d.SizeBytes != 0 || d.DurationMs != 0 }):
+			for i := range r.Documents {
+				r.Documents[i].SizeBytes, r.Documents[i].DurationMs = 0, 0
+			}
 		default:
 			return b // only reasons and page counts left: more documents than a message holds
 		}

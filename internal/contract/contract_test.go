@@ -82,3 +82,62 @@ func TestBatchResultFits(t *testing.T) {
 	}
 	t.Logf("100 documents, 10 failed with long messages: %d bytes", len(b))
 }
+
+// TestFullBatchKeepsEveryField checks the promise of MaxBatchDocuments: a batch of that many
+// documents, each at the largest plausible figures, keeps every field the operator copies into
+// an export's status, and failures keep a message.
+func TestFullBatchKeepsEveryField(t *testing.T) {
+	long := strings.Repeat("LibreOffice could not load the pptx file: é ", 40)
+	var r BatchResult
+	r.Result, r.Reason, r.Message = OutcomeFailed, ReasonConversionFailed, "20 of 25 documents converted"
+	for i := range MaxBatchDocuments {
+		d := DocumentOutcome{Reason: ReasonSucceeded, Pages: 99999, SizeBytes: 999_999_999_999,
+			SHA256: strings.Repeat("f", 64), DurationMs: 99_999_999}
+		if i%5 == 0 {
+			d = DocumentOutcome{Reason: ReasonStorageError, Transient: true, DurationMs: 99_999_999, Message: long}
+		}
+		r.Documents = append(r.Documents, d)
+	}
+	b := r.Encode()
+	if len(b) > MaxMessageBytes {
+		t.Fatalf("encoded batch has %d bytes, more than %d", len(b), MaxMessageBytes)
+	}
+	got, err := DecodeBatch(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Documents) != 25 {
+		t.Fatalf("decoded %d documents, want 25", len(got.Documents))
+	}
+	ok := got.Documents[24]
+	if ok.Pages != 99999 || ok.SizeBytes != 999_999_999_999 || ok.SHA256 != strings.Repeat("f", 64) || ok.DurationMs != 99_999_999 {
+		t.Errorf("a succeeded document lost a field: %+v", ok)
+	}
+	bad := got.Documents[20]
+	if bad.Reason != ReasonStorageError || !bad.Transient || len(bad.Message) < 16 {
+		t.Errorf("a failed document lost its reason, transience or message: %+v", bad)
+	}
+	t.Logf("25 documents at the largest figures, 5 failed with long messages: %d bytes", len(b))
+}
+
+// TestHugeBatchDropsChecksumsLast: beyond MaxBatchDocuments (the command line's batches), the
+// message still fits, keeping reasons and page counts.
+func TestHugeBatchDropsChecksumsLast(t *testing.T) {
+	var r BatchResult
+	r.Result, r.Reason = OutcomeSucceeded, ReasonSucceeded
+	for range 60 {
+		r.Documents = append(r.Documents, DocumentOutcome{Reason: ReasonSucceeded, Pages: 7, SizeBytes: 5000,
+			SHA256: strings.Repeat("a", 64), DurationMs: 800})
+	}
+	b := r.Encode()
+	if len(b) > MaxMessageBytes {
+		t.Fatalf("encoded batch has %d bytes, more than %d", len(b), MaxMessageBytes)
+	}
+	got, err := DecodeBatch(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got.Documents[59]; d.Pages != 7 || d.SHA256 != "" || d.SizeBytes != 5000 {
+		t.Errorf("last document %+v, want pages and size kept, checksum dropped", d)
+	}
+}
