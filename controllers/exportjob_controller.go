@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/contract"
 )
 
 // ExportJobReconciler turns each ExportJob into a converter Job and mirrors the Job's outcome
@@ -82,7 +84,13 @@ func (r *ExportJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, err
 	}
 	if obs.job == nil && !obs.conflict && !ej.Spec.Cancel {
-		if err := r.startIfAdmitted(ctx, ej, &obs); err != nil {
+		if inBatch(ej) {
+			// Recorded in a batch whose Job is not there: create it as recorded.
+			if done, err := r.createRecordedBatch(ctx, ej, &obs); err != nil || !done {
+				return ctrl.Result{}, err
+			}
+		} else if batched, err := r.startIfAdmitted(ctx, ej, &obs); err != nil || batched {
+			// A batch's start wrote its members' statuses: the Job's event brings them back.
 			return ctrl.Result{}, err
 		}
 	}
@@ -106,40 +114,64 @@ func (r *ExportJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 // stopLeftoverJob deletes the converter Job of a finished export if it is still running (its
 // export was cancelled or failed with ConfigurationError, and the delete did not happen yet).
-// A Job that finished on its own is kept for its pods' logs.
+// A Job that finished on its own is kept for its pods' logs, and so is a batch Job that goes on
+// for its other exports after this one was cancelled.
 func (r *ExportJobReconciler) stopLeftoverJob(ctx context.Context, ej *v1alpha1.ExportJob) error {
+	if ej.Status.Phase != v1alpha1.PhaseCancelled && ej.Status.Reason != v1alpha1.ReasonConfigurationError {
+		return nil
+	}
+	name := jobNameOf(ej)
 	job := &batchv1.Job{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: ej.Namespace, Name: JobName(ej.Name)}, job)
+	err := r.Get(ctx, types.NamespacedName{Namespace: ej.Namespace, Name: name}, job)
 	if apierrors.IsNotFound(err) {
 		return nil
 	} else if err != nil {
-		return fmt.Errorf("getting Job %s: %w", JobName(ej.Name), err)
+		return fmt.Errorf("getting Job %s: %w", name, err)
 	}
-	if !metav1.IsControlledBy(job, ej) || !job.DeletionTimestamp.IsZero() ||
-		jobCondition(job, batchv1.JobComplete) != nil || jobCondition(job, batchv1.JobFailed) != nil {
+	if !ownedBy(job, ej.UID) || !job.DeletionTimestamp.IsZero() || jobFinished(job) ||
+		(batchMembers(job) != nil && ej.Status.Phase == v1alpha1.PhaseCancelled) {
 		return nil
 	}
 	return r.deleteJob(ctx, job)
 }
 
+// jobNameOf is the name of the Job ej runs in: the one its status records (a batch's, or its own
+// after a batch), else its own.
+func jobNameOf(ej *v1alpha1.ExportJob) string {
+	if ej.Status.JobName != "" {
+		return ej.Status.JobName
+	}
+	return JobName(ej.Name)
+}
+
+// inBatch reports whether ej's status records it as a member of a batch Job.
+func inBatch(ej *v1alpha1.ExportJob) bool {
+	return ej.Status.JobName != "" && ej.Status.JobName != JobName(ej.Name)
+}
+
 // observe reads the ExportJob's Job and its pods from the cache.
 func (r *ExportJobReconciler) observe(ctx context.Context, ej *v1alpha1.ExportJob) (observation, error) {
-	var obs observation
+	obs := observation{index: -1}
+	name := jobNameOf(ej)
 	job := &batchv1.Job{}
-	err := r.Get(ctx, types.NamespacedName{Namespace: ej.Namespace, Name: JobName(ej.Name)}, job)
+	err := r.Get(ctx, types.NamespacedName{Namespace: ej.Namespace, Name: name}, job)
 	switch {
 	case apierrors.IsNotFound(err):
 		return obs, nil
 	case err != nil:
-		return obs, fmt.Errorf("getting Job %s: %w", JobName(ej.Name), err)
-	case !metav1.IsControlledBy(job, ej):
+		return obs, fmt.Errorf("getting Job %s: %w", name, err)
+	case !inBatch(ej) && !metav1.IsControlledBy(job, ej):
 		obs.conflict = true
 		return obs, nil
 	}
 	obs.job = job
+	if members := batchMembers(job); members != nil {
+		obs.batch = true
+		obs.index = slices.Index(members, ej.UID)
+	}
 	pods := &corev1.PodList{}
 	if err := r.List(ctx, pods, client.InNamespace(ej.Namespace),
-		client.MatchingLabels{v1alpha1.LabelExportJob: ej.Name, batchv1.ControllerUidLabel: string(job.UID)}); err != nil {
+		client.MatchingLabels{batchv1.ControllerUidLabel: string(job.UID)}); err != nil {
 		return obs, fmt.Errorf("listing pods of Job %s: %w", job.Name, err)
 	}
 	obs.pods = pods.Items
@@ -147,32 +179,133 @@ func (r *ExportJobReconciler) observe(ctx context.Context, ej *v1alpha1.ExportJo
 }
 
 // startIfAdmitted creates the converter Job when the concurrency limit allows this export to
-// start now. Otherwise it leaves obs alone and the export stays queued until a slot frees up.
-func (r *ExportJobReconciler) startIfAdmitted(ctx context.Context, ej *v1alpha1.ExportJob, obs *observation) error {
-	job := BuildJob(ej, r.Config)
-	ok, running, err := r.admission.admit(ctx, r.Client, ej, client.ObjectKeyFromObject(job), r.Config.MaxRunningExports)
-	if err != nil || !ok {
-		return err
+// start now: its own, or a batch's it heads (batched is then true). Otherwise it leaves obs
+// alone and the export stays queued until a slot frees up.
+func (r *ExportJobReconciler) startIfAdmitted(ctx context.Context, ej *v1alpha1.ExportJob, obs *observation) (batched bool, err error) {
+	group, running, err := r.admission.admit(ctx, r.Client, ej)
+	if err != nil || group == nil {
+		return false, err
 	}
+	if len(group) > 1 {
+		return true, r.startBatch(ctx, group, running)
+	}
+	job := BuildJob(ej, r.Config)
 	ctrl.LoggerFrom(ctx).Info("Creating Job", "job", klog.KObj(job), "running", running)
 	err = r.Create(ctx, job)
 	if apierrors.IsAlreadyExists(err) {
 		// The cache has not seen it yet, or it is someone else's: ask the API server.
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
 			r.admission.forget(ej.UID)
-			return fmt.Errorf("getting existing Job %s: %w", job.Name, err)
+			return false, fmt.Errorf("getting existing Job %s: %w", job.Name, err)
 		}
 		if !metav1.IsControlledBy(job, ej) {
 			r.admission.forget(ej.UID)
 			obs.conflict = true
-			return nil
+			return false, nil
 		}
 	} else if err != nil {
 		r.admission.forget(ej.UID)
-		return fmt.Errorf("creating Job %s: %w", job.Name, err)
+		return false, fmt.Errorf("creating Job %s: %w", job.Name, err)
 	}
+	recordJobCreated(1)
 	obs.job = job
+	return false, nil
+}
+
+// startBatch records each member of an admitted group in its status (the head first), then
+// creates the batch Job for those recorded. A member that left the queue meanwhile, or whose
+// status changed under us, is left out and stays queued.
+func (r *ExportJobReconciler) startBatch(ctx context.Context, group []queueEntry, running int) error {
+	name := groupJobName(group)
+	var members []*v1alpha1.ExportJob
+	for i, e := range group {
+		ej := &v1alpha1.ExportJob{}
+		err := r.Get(ctx, e.key, ej)
+		if err == nil && (ej.UID != e.uid || len(indexQueued(ej)) == 0 || ej.Status.JobName != "") {
+			err = errLeftQueue
+		}
+		if err == nil {
+			var written bool
+			written, err = r.writeStatus(ctx, ej, batchedStatus(ej, name, r.Clock.Now()), nil)
+			if err == nil && !written {
+				err = errLeftQueue
+			}
+		}
+		if err != nil {
+			if i == 0 { // without its head, no batch: the others stay queued
+				for _, e := range group {
+					r.admission.forget(e.uid)
+				}
+				return client.IgnoreNotFound(ignoreLeftQueue(err))
+			}
+			r.admission.forget(e.uid)
+			continue
+		}
+		members = append(members, ej)
+	}
+	job := BuildBatchJob(members, r.Config)
+	ctrl.LoggerFrom(ctx).Info("Creating batch Job", "job", klog.KObj(job), "exports", len(members), "running", running)
+	if err := r.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		// The members are recorded: createRecordedBatch creates the Job on their next pass.
+		for _, m := range members {
+			r.admission.forget(m.UID)
+		}
+		return fmt.Errorf("creating batch Job %s: %w", job.Name, err)
+	}
+	recordJobCreated(len(members))
 	return nil
+}
+
+// errLeftQueue: a member of a planned batch is no longer waiting (cancelled, deleted, started
+// or changed since the plan).
+var errLeftQueue = errors.New("left the queue")
+
+func ignoreLeftQueue(err error) error {
+	if errors.Is(err, errLeftQueue) {
+		return nil
+	}
+	return err
+}
+
+// createRecordedBatch creates the batch Job ej's status names, for every unfinished export
+// recorded in it, when the operator that recorded them did not get to create it (it
+// restarted, or the create failed). done is false while this process is still creating it.
+func (r *ExportJobReconciler) createRecordedBatch(ctx context.Context, ej *v1alpha1.ExportJob, obs *observation) (done bool, err error) {
+	if r.admission.pendingFor(ej.UID) {
+		return false, nil // being created by this process: its event brings ej back
+	}
+	list := &v1alpha1.ExportJobList{}
+	if err := r.List(ctx, list, client.InNamespace(ej.Namespace), client.MatchingFields{jobNameIndex: ej.Status.JobName}); err != nil {
+		return false, fmt.Errorf("listing the exports of batch Job %s: %w", ej.Status.JobName, err)
+	}
+	var members []*v1alpha1.ExportJob
+	for i := range list.Items {
+		m := &list.Items[i]
+		if !m.Status.Phase.IsTerminal() && !m.Spec.Cancel && m.DeletionTimestamp.IsZero() {
+			members = append(members, m)
+		}
+	}
+	slices.SortFunc(members, func(a, b *v1alpha1.ExportJob) int {
+		return queueOrder(newQueueEntry(a, r.Config), newQueueEntry(b, r.Config))
+	})
+	if len(members) == 0 || BatchJobName(members[0].Name) != ej.Status.JobName {
+		obs.lostBatch = true // its head is gone or done: this Job cannot be made as recorded
+		return true, nil
+	}
+	job := BuildBatchJob(members, r.Config)
+	ctrl.LoggerFrom(ctx).Info("Creating recorded batch Job", "job", klog.KObj(job), "exports", len(members))
+	err = r.Create(ctx, job)
+	if apierrors.IsAlreadyExists(err) {
+		err = r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job)
+	} else if err == nil {
+		recordJobCreated(len(members))
+	}
+	if err != nil {
+		return false, fmt.Errorf("creating recorded batch Job %s: %w", job.Name, err)
+	}
+	obs.job, obs.batch = job, true
+	obs.index = slices.Index(batchMembers(job), ej.UID)
+	return true, nil
 }
 
 // deleteJob stops a Job and its pods.
@@ -208,7 +341,7 @@ func (r *ExportJobReconciler) writeStatus(ctx context.Context, ej *v1alpha1.Expo
 	}
 	ctrl.LoggerFrom(ctx).Info("Export changed phase", "phase", st.Phase, "reason", st.Reason)
 	eventType := corev1.EventTypeNormal
-	if st.Phase == v1alpha1.PhaseFailed || st.Reason == v1alpha1.ReasonRetrying {
+	if st.Phase == v1alpha1.PhaseFailed || st.Reason == v1alpha1.ReasonRetrying || st.Reason == v1alpha1.ReasonRequeued {
 		eventType = corev1.EventTypeWarning
 	}
 	var related runtime.Object
@@ -251,21 +384,29 @@ func (r *ExportJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Config.MaxRunningExports <= 0 {
 		return errors.New("MaxRunningExports must be at least 1")
 	}
-	r.admission = newAdmission(r.Clock)
+	if r.Config.MaxBatchSize < 1 || r.Config.MaxBatchSize > contract.MaxBatchDocuments {
+		return fmt.Errorf("MaxBatchSize must be between 1 and %d (what one termination message reports on)", contract.MaxBatchDocuments)
+	}
+	r.admission = newAdmission(r.Clock, r.Config)
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, queuedIndex, indexQueued); err != nil {
 		return fmt.Errorf("indexing queued ExportJobs: %w", err)
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &batchv1.Job{}, activeIndex, indexActive); err != nil {
 		return fmt.Errorf("indexing running Jobs: %w", err)
 	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, jobNameIndex, indexJobName); err != nil {
+		return fmt.Errorf("indexing ExportJobs by Job: %w", err)
+	}
 	if err := registerGauges(mgr.GetCache()); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1alpha1.ExportJob{}).
-		Owns(&batchv1.Job{}).
-		// Pods: a converter stuck on a missing Secret changes no Job status, only its pod.
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(podToExportJob)).
+		// Every owner: a batch Job is owned by each of its exports.
+		Watches(&batchv1.Job{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &v1alpha1.ExportJob{})).
+		// Pods: a converter stuck on a missing Secret changes no Job status, only its pod; and
+		// the pod's report concludes exports before the Job controller marks the Job finished.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podToExportJobs)).
 		// A freed slot wakes the ExportJobs first in line.
 		Watches(&batchv1.Job{}, r.wakeQueueHeads(slotFreed)).
 		Watches(&v1alpha1.ExportJob{}, r.wakeQueueHeads(leftQueue)).
@@ -295,12 +436,24 @@ func (r *ExportJobReconciler) wakeQueueHeads(p predicate.Funcs) handler.EventHan
 	}
 }
 
-func podToExportJob(_ context.Context, obj client.Object) []reconcile.Request {
-	name := obj.GetLabels()[v1alpha1.LabelExportJob]
-	if name == "" {
-		return nil
+// podToExportJobs maps a converter pod to the exports of its Job: every member of a batch.
+func (r *ExportJobReconciler) podToExportJobs(ctx context.Context, obj client.Object) []reconcile.Request {
+	ns := obj.GetNamespace()
+	job := &batchv1.Job{}
+	if name := obj.GetLabels()[batchv1.JobNameLabel]; name != "" &&
+		r.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, job) == nil {
+		var reqs []reconcile.Request
+		for _, o := range job.OwnerReferences {
+			if o.Kind == "ExportJob" && o.APIVersion == v1alpha1.GroupVersion.String() {
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: o.Name}})
+			}
+		}
+		return reqs
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+	if name := obj.GetLabels()[v1alpha1.LabelExportJob]; name != "" { // the Job is gone from the cache
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
+	}
+	return nil
 }
 
 // slotFreed passes Job events that free a slot: a Job finishing or going away.

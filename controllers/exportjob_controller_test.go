@@ -32,6 +32,7 @@ const wait = 15 * time.Second
 func testConfig() Config {
 	cfg := DefaultConfig()
 	cfg.ConverterImage = "kubexport/converter:test"
+	cfg.MaxBatchSize = 1 // one Job per export; the batching tests turn it on
 	return cfg
 }
 

@@ -33,6 +33,8 @@ const (
 	converterUser  = int64(65532)
 	maxNameLength  = 63
 	jobNameSuffix  = "-convert"
+	// batchNameSuffix ends the name of a Job that carries several exports.
+	batchNameSuffix = "-batch"
 )
 
 // Config is the operator-wide configuration of converter Jobs, set from the manager's flags.
@@ -47,6 +49,9 @@ type Config struct {
 	DefaultStorageSecret string
 	// MaxRunningExports caps converter Jobs running at once; the rest wait in Queued.
 	MaxRunningExports int
+	// MaxBatchSize caps the exports one converter Job carries when exports are waiting for a
+	// slot (at most contract.MaxBatchDocuments); 1 gives every export a Job of its own.
+	MaxBatchSize int
 	// MaxInputBytes is the largest document the converter accepts.
 	MaxInputBytes int64
 	// ScratchSizeLimit caps the converter's scratch emptyDir.
@@ -62,6 +67,7 @@ func DefaultConfig() Config {
 		DefaultBucket:        "kubexport",
 		DefaultStorageSecret: "kubexport-storage",
 		MaxRunningExports:    10,
+		MaxBatchSize:         DefaultMaxBatchSize,
 		MaxInputBytes:        200 << 20,
 		ScratchSizeLimit:     resource.MustParse("2Gi"),
 		Resources: corev1.ResourceRequirements{
@@ -77,18 +83,30 @@ func DefaultConfig() Config {
 	}
 }
 
-// JobName is the deterministic name of an ExportJob's converter Job: "<name>-convert", or a
+// JobName is the deterministic name of an ExportJob's own converter Job: "<name>-convert", or a
 // truncated name plus a hash of the full name when that would exceed 63 characters (the Job
 // name becomes a label value on its pods).
 func JobName(ejName string) string {
-	if len(ejName)+len(jobNameSuffix) <= maxNameLength {
-		return ejName + jobNameSuffix
+	return childName(ejName, jobNameSuffix)
+}
+
+// BatchJobName is the deterministic name of the batch Job whose first export is head:
+// "<head>-batch", shortened like JobName. An export heads at most one batch (after a batch it
+// only ever runs alone), and the suffixes differ, so a batch Job never takes the name of any
+// export's own Job.
+func BatchJobName(head string) string {
+	return childName(head, batchNameSuffix)
+}
+
+func childName(ejName, suffix string) string {
+	if len(ejName)+len(suffix) <= maxNameLength {
+		return ejName + suffix
 	}
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(ejName))
 	sum := fmt.Sprintf("-%08x", h.Sum32())
-	prefix := strings.TrimRight(ejName[:maxNameLength-len(sum)-len(jobNameSuffix)], ".-")
-	return prefix + sum + jobNameSuffix
+	prefix := strings.TrimRight(ejName[:maxNameLength-len(sum)-len(suffix)], ".-")
+	return prefix + sum + suffix
 }
 
 // ConversionTimeout is the budget the converter gets for LibreOffice: the Job deadline minus a
@@ -107,10 +125,7 @@ func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 		labelManagedBy:          "kubexport",
 		v1alpha1.LabelExportJob: ej.Name,
 	}
-	image := cfg.ConverterImage
-	if img := ej.Annotations[v1alpha1.AnnotationConverterImage]; img != "" {
-		image = img
-	}
+	image := converterImage(ej, cfg)
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            JobName(ej.Name),
@@ -142,13 +157,26 @@ func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 			}}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: jobLabels},
-				Spec:       converterPodSpec(ej, cfg, image),
+				Spec:       converterPodSpec(converterEnv(ej, cfg), cfg, image),
 			},
 		},
 	}
 }
 
-func converterPodSpec(ej *v1alpha1.ExportJob, cfg Config, image string) corev1.PodSpec {
+// DefaultMaxBatchSize is the manager's --max-batch-size default: a batch's LibreOffice start
+// and pod start are shared by up to eight documents, and a poison document in it costs the
+// other seven one retry each.
+const DefaultMaxBatchSize = 8
+
+// converterImage is the image that converts ej: the operator's, or the annotation's.
+func converterImage(ej *v1alpha1.ExportJob, cfg Config) string {
+	if img := ej.Annotations[v1alpha1.AnnotationConverterImage]; img != "" {
+		return img
+	}
+	return cfg.ConverterImage
+}
+
+func converterPodSpec(env []corev1.EnvVar, cfg Config, image string) corev1.PodSpec {
 	return corev1.PodSpec{
 		RestartPolicy:                corev1.RestartPolicyNever,
 		AutomountServiceAccountToken: ptr.To(false),
@@ -165,7 +193,7 @@ func converterPodSpec(ej *v1alpha1.ExportJob, cfg Config, image string) corev1.P
 			Image:                    image,
 			ImagePullPolicy:          cfg.ImagePullPolicy,
 			Args:                     []string{"run"},
-			Env:                      converterEnv(ej, cfg),
+			Env:                      env,
 			Resources:                cfg.Resources,
 			TerminationMessagePath:   contract.DefaultTerminationLog,
 			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
@@ -207,10 +235,6 @@ func converterEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
 		{Name: contract.EnvOutputKey, Value: outKey},
 		{Name: contract.EnvOutputFilename, Value: ej.PDFName()},
 		{Name: contract.EnvTimeoutSeconds, Value: strconv.Itoa(int(ConversionTimeout(ej.TimeoutSecondsOrDefault())))},
-		{Name: contract.EnvMaxInputBytes, Value: strconv.FormatInt(cfg.MaxInputBytes, 10)},
-		{Name: contract.EnvScratchDir, Value: scratchPath},
-		{Name: "HOME", Value: scratchPath},
-		{Name: "TMPDIR", Value: scratchPath},
 	}
 	if o := ej.Spec.Options; o != nil {
 		env = append(env,
@@ -226,15 +250,27 @@ func converterEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
 			env = append(env, corev1.EnvVar{Name: contract.EnvMaxImageResolution, Value: strconv.Itoa(int(*o.MaxImageResolution))})
 		}
 		if ref := o.PasswordSecretRef; ref != nil {
-			env = append(env, corev1.EnvVar{Name: contract.EnvPassword, ValueFrom: &corev1.EnvVarSource{
-				SecretKeyRef: ref.DeepCopy(),
-			}})
+			env = append(env, passwordEnv(contract.EnvPassword, ref))
 		}
 	}
-	secret := cfg.DefaultStorageSecret
-	if ref := ej.Spec.StorageSecretRef; ref != nil && ref.Name != "" {
-		secret = ref.Name
+	return append(env, sharedEnv(ej, cfg)...)
+}
+
+func passwordEnv(name string, ref *corev1.SecretKeySelector) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: ref.DeepCopy()}}
+}
+
+// sharedEnv is what every document of a converter Job shares, alone or in a batch: the input
+// cap, the scratch space and the storage connection. Exports only share a batch Job when they
+// share all of it (see batchKey).
+func sharedEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: contract.EnvMaxInputBytes, Value: strconv.FormatInt(cfg.MaxInputBytes, 10)},
+		{Name: contract.EnvScratchDir, Value: scratchPath},
+		{Name: "HOME", Value: scratchPath},
+		{Name: "TMPDIR", Value: scratchPath},
 	}
+	secret := storageSecret(ej, cfg)
 	fromSecret := func(name, key string, optional bool) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: secret},
@@ -249,6 +285,14 @@ func converterEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
 		fromSecret(contract.EnvStorageSecure, contract.SecretKeySecure, true),
 		fromSecret(contract.EnvStorageRegion, contract.SecretKeyRegion, true),
 	)
+}
+
+// storageSecret names the Secret holding ej's object-store connection.
+func storageSecret(ej *v1alpha1.ExportJob, cfg Config) string {
+	if ref := ej.Spec.StorageSecretRef; ref != nil && ref.Name != "" {
+		return ref.Name
+	}
+	return cfg.DefaultStorageSecret
 }
 
 // CacheOptions limits the manager's cache to the Jobs and pods the operator made: it never

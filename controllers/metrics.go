@@ -91,3 +91,25 @@ func registerGauges(reader client.Reader) error {
 	}
 	return nil
 }
+
+var (
+	jobsCreated = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "kubexport_converter_jobs_created_total",
+		Help: "Converter Jobs the operator created, alone or as batches.",
+	})
+	jobDocuments = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kubexport_converter_job_documents",
+		Help:    "Exports per converter Job created: 1 for a Job of its own, more for a batch.",
+		Buckets: []float64{1, 2, 4, 8, 12, 16, 25},
+	})
+)
+
+func init() {
+	metrics.Registry.MustRegister(jobsCreated, jobDocuments)
+}
+
+// recordJobCreated counts a converter Job created for n exports.
+func recordJobCreated(n int) {
+	jobsCreated.Inc()
+	jobDocuments.Observe(float64(n))
+}

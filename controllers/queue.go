@@ -27,6 +27,9 @@ const (
 	queuedIndex = "kubexport.io/queued"
 	// activeIndex holds converter Jobs that take a slot: not finished, not being deleted.
 	activeIndex = "kubexport.io/active"
+	// jobNameIndex holds ExportJobs by the Job their status records (status.jobName): the
+	// members of a batch.
+	jobNameIndex = "kubexport.io/job-name"
 )
 
 // expectationTTL bounds how long a created Job counts as running while the cache has not
@@ -42,6 +45,14 @@ func indexQueued(obj client.Object) []string {
 	return []string{"true"}
 }
 
+func indexJobName(obj client.Object) []string {
+	ej, ok := obj.(*v1alpha1.ExportJob)
+	if !ok || ej.Status.JobName == "" {
+		return nil
+	}
+	return []string{ej.Status.JobName}
+}
+
 func indexActive(obj client.Object) []string {
 	job, ok := obj.(*batchv1.Job)
 	if !ok || jobFinished(job) || !job.DeletionTimestamp.IsZero() {
@@ -55,6 +66,16 @@ type queueEntry struct {
 	uid       types.UID
 	key       types.NamespacedName
 	createdAt metav1.Time
+	// batchKey is what it must share with others to share a Job (see batchKey).
+	batchKey string
+	// single is set when it must run in a Job of its own: it was in a batch that did not
+	// finish it (status.jobName then already names its own Job).
+	single bool
+}
+
+func newQueueEntry(ej *v1alpha1.ExportJob, cfg Config) queueEntry {
+	return queueEntry{uid: ej.UID, key: client.ObjectKeyFromObject(ej), createdAt: ej.CreationTimestamp,
+		batchKey: batchKey(ej, cfg), single: ej.Status.JobName != ""}
 }
 
 // queueOrder sorts oldest first; ties (creation times have second precision) by namespace and
@@ -69,35 +90,21 @@ func queueOrder(a, b queueEntry) int {
 	return strings.Compare(a.key.Name, b.key.Name)
 }
 
-// admissible reports whether uid may start now: running exports take slots first, then the
-// queued ones in queue order, so uid starts when it is among the first limit-running heads.
-// queue need not be sorted.
-func admissible(uid types.UID, queue []queueEntry, running, limit int, started func(queueEntry) (bool, error)) (bool, error) {
-	first, err := heads(queue, limit-running, started)
+// admissible returns the group uid starts in now, or nil when it must wait: running exports
+// take slots first, then the queued ones in queue order (planBatches), and uid starts when it
+// heads one of the groups. queue need not be sorted.
+func admissible(uid types.UID, queue []queueEntry, running, limit, maxBatch int,
+	started func(queueEntry) (bool, error)) ([]queueEntry, error) {
+	groups, err := planBatches(queue, limit-running, maxBatch, started)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	return slices.ContainsFunc(first, func(e queueEntry) bool { return e.uid == uid }), nil
-}
-
-// heads returns the first n queued entries without a Job, in queue order. started tells which
-// queued ones already have a Job (their status does not show it yet); it is asked only until n
-// entries are found, so a long queue costs a sort, not a lookup per entry.
-func heads(queue []queueEntry, n int, started func(queueEntry) (bool, error)) ([]queueEntry, error) {
-	var out []queueEntry
-	for _, e := range sortedQueue(queue) {
-		if len(out) >= n {
-			break
-		}
-		s, err := started(e)
-		if err != nil {
-			return nil, err
-		}
-		if !s {
-			out = append(out, e)
+	for _, g := range groups {
+		if g[0].uid == uid {
+			return g, nil
 		}
 	}
-	return out, nil
+	return nil, nil
 }
 
 func sortedQueue(queue []queueEntry) []queueEntry {
@@ -106,45 +113,63 @@ func sortedQueue(queue []queueEntry) []queueEntry {
 	return sorted
 }
 
-// admission counts slots from the cache, plus the Jobs this process created that the cache has
-// not shown yet. Everything it knows after a restart comes from the cluster, so the count
-// survives operator restarts.
+// admission counts slots from the cache, plus the Jobs this process created (or is about to
+// create) that the cache has not shown yet. Everything it knows after a restart comes from the
+// cluster, so the count survives operator restarts.
 type admission struct {
 	mu      sync.Mutex // serialises count-then-create across reconcile workers
 	clock   clock.PassiveClock
+	cfg     Config
 	pending map[types.UID]expectation
 }
 
-// expectation is a Job this process created and the cache has not shown yet.
+// expectation is a Job this process decided an export runs in, until the cache shows both the
+// Job and the export out of the queue.
 type expectation struct {
 	job     types.NamespacedName
 	created time.Time
 }
 
-func newAdmission(c clock.PassiveClock) *admission {
-	return &admission{clock: c, pending: map[types.UID]expectation{}}
+func newAdmission(c clock.PassiveClock, cfg Config) *admission {
+	return &admission{clock: c, cfg: cfg, pending: map[types.UID]expectation{}}
 }
 
-// running counts converter Jobs that take a slot.
-func (a *admission) running(ctx context.Context, c client.Reader) (int, error) {
+// running counts converter Jobs that take a slot: the cache's unfinished ones and the expected
+// ones it does not show yet (a batch's members expect one Job between them). queued is the
+// queue as the cache shows it: an expectation ends once its Job is seen and its export has left
+// the queue.
+func (a *admission) running(ctx context.Context, c client.Reader, queued []queueEntry) (int, error) {
 	jobs := &batchv1.JobList{}
 	if err := c.List(ctx, jobs, client.MatchingFields{activeIndex: "true"}, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, fmt.Errorf("listing running converter Jobs: %w", err)
 	}
-	running := len(jobs.Items)
+	active := make(map[types.NamespacedName]bool, len(jobs.Items))
+	for i := range jobs.Items {
+		active[client.ObjectKeyFromObject(&jobs.Items[i])] = true
+	}
+	inQueue := make(map[types.UID]bool, len(queued))
+	for _, e := range queued {
+		inQueue[e.uid] = true
+	}
 	now := a.clock.Now()
 	for uid, e := range a.pending {
+		if now.Sub(e.created) > expectationTTL {
+			delete(a.pending, uid)
+			continue
+		}
 		seen, err := jobExists(ctx, c, e.job)
 		if err != nil {
 			return 0, err
 		}
-		if seen || now.Sub(e.created) > expectationTTL {
+		if seen && !inQueue[uid] {
 			delete(a.pending, uid)
 			continue
 		}
-		running++
+		if !seen {
+			active[e.job] = true
+		}
 	}
-	return running, nil
+	return len(active), nil
 }
 
 // queued lists the ExportJobs in the queue. Some may already have a Job: see started.
@@ -155,8 +180,7 @@ func (a *admission) queued(ctx context.Context, c client.Reader) ([]queueEntry, 
 	}
 	queue := make([]queueEntry, 0, len(list.Items))
 	for i := range list.Items {
-		ej := &list.Items[i]
-		queue = append(queue, queueEntry{uid: ej.UID, key: client.ObjectKeyFromObject(ej), createdAt: ej.CreationTimestamp})
+		queue = append(queue, newQueueEntry(&list.Items[i], a.cfg))
 	}
 	return queue, nil
 }
@@ -171,30 +195,42 @@ func (a *admission) started(ctx context.Context, c client.Reader) func(queueEntr
 	}
 }
 
-// admit decides whether ej may start now. When it may, its Job counts as running from this
-// moment: the caller creates it, or calls forget when that fails. The decision is serialised;
-// the Job's creation is not, so admissions are not limited by API latency.
-func (a *admission) admit(ctx context.Context, c client.Reader, ej *v1alpha1.ExportJob, job types.NamespacedName, limit int) (bool, int, error) {
+// pendingFor reports whether this process decided uid's Job and the cache does not show it yet.
+func (a *admission) pendingFor(uid types.UID) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	running, err := a.running(ctx, c)
-	if err != nil {
-		return false, 0, err
-	}
+	e, ok := a.pending[uid]
+	return ok && a.clock.Now().Sub(e.created) <= expectationTTL
+}
+
+// admit decides whether ej may start now, and with which queued exports (ej first). When it
+// may, their Job counts as running from this moment: the caller creates it, or calls forget
+// for each export that will not be in it. The decision is serialised; the Job's creation is
+// not, so admissions are not limited by API latency.
+func (a *admission) admit(ctx context.Context, c client.Reader, ej *v1alpha1.ExportJob) ([]queueEntry, int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	queue, err := a.queued(ctx, c)
 	if err != nil {
-		return false, 0, err
+		return nil, 0, err
+	}
+	running, err := a.running(ctx, c, queue)
+	if err != nil {
+		return nil, 0, err
 	}
 	if !slices.ContainsFunc(queue, func(e queueEntry) bool { return e.uid == ej.UID }) {
 		// Admitted once, but its Job is gone (deleted by hand): it queues again by age.
-		queue = append(queue, queueEntry{uid: ej.UID, key: client.ObjectKeyFromObject(ej), createdAt: ej.CreationTimestamp})
+		queue = append(queue, newQueueEntry(ej, a.cfg))
 	}
-	ok, err := admissible(ej.UID, queue, running, limit, a.started(ctx, c))
-	if err != nil || !ok {
-		return false, running, err
+	group, err := admissible(ej.UID, queue, running, a.cfg.MaxRunningExports, a.cfg.MaxBatchSize, a.started(ctx, c))
+	if err != nil || group == nil {
+		return nil, running, err
 	}
-	a.pending[ej.UID] = expectation{job: job, created: a.clock.Now()}
-	return true, running, nil
+	job := types.NamespacedName{Namespace: ej.Namespace, Name: groupJobName(group)}
+	for _, e := range group {
+		a.pending[e.uid] = expectation{job: job, created: a.clock.Now()}
+	}
+	return group, running, nil
 }
 
 // forget undoes admit when the Job could not be created.
@@ -215,8 +251,9 @@ func jobExists(ctx context.Context, c client.Reader, key types.NamespacedName) (
 	return false, fmt.Errorf("getting Job %s: %w", key, err)
 }
 
-// queueHeads returns requests for the ExportJobs first in line, to be called when a slot frees
-// up: only they can be admitted, so nobody else needs waking.
+// queueHeads returns requests for the ExportJobs that head the groups the free slots would
+// take, to be called when a slot frees up: only they can be admitted, so nobody else needs
+// waking.
 func (r *ExportJobReconciler) queueHeads(ctx context.Context) []reconcile.Request {
 	r.admission.mu.Lock()
 	defer r.admission.mu.Unlock()
@@ -224,13 +261,17 @@ func (r *ExportJobReconciler) queueHeads(ctx context.Context) []reconcile.Reques
 	if err != nil {
 		return nil
 	}
-	first, err := heads(queue, r.Config.MaxRunningExports, r.admission.started(ctx, r.Client))
+	running, err := r.admission.running(ctx, r.Client, queue)
 	if err != nil {
 		return nil
 	}
-	reqs := make([]reconcile.Request, 0, len(first))
-	for _, e := range first {
-		reqs = append(reqs, reconcile.Request{NamespacedName: e.key})
+	groups, err := planBatches(queue, r.Config.MaxRunningExports-running, r.Config.MaxBatchSize, r.admission.started(ctx, r.Client))
+	if err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(groups))
+	for _, g := range groups {
+		reqs = append(reqs, reconcile.Request{NamespacedName: g[0].key})
 	}
 	return reqs
 }

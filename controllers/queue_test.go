@@ -51,37 +51,48 @@ func TestAdmissible(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := admissible(types.UID(tc.uid), waiting, tc.running, tc.limit, tc.startedFn())
+			group, err := admissible(types.UID(tc.uid), waiting, tc.running, tc.limit, 1, tc.startedFn())
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tc.want {
+			if got := group != nil; got != tc.want {
 				t.Errorf("admissible(%s, running=%d, limit=%d) = %v, want %v", tc.uid, tc.running, tc.limit, got, tc.want)
 			}
 		})
 	}
 }
 
-func TestHeads(t *testing.T) {
+// TestPlanStopsEarly: with batching off, the plan asks about queued exports only until it has
+// one per free slot.
+func TestPlanStopsEarly(t *testing.T) {
 	q := []queueEntry{
 		{uid: "3", key: types.NamespacedName{Name: "c"}, createdAt: metav1.NewTime(t0.Add(3 * time.Second))},
 		{uid: "1", key: types.NamespacedName{Name: "a"}, createdAt: metav1.NewTime(t0.Add(1 * time.Second))},
 		{uid: "2", key: types.NamespacedName{Name: "b"}, createdAt: metav1.NewTime(t0.Add(2 * time.Second))},
 		{uid: "4", key: types.NamespacedName{Name: "d"}, createdAt: metav1.NewTime(t0.Add(4 * time.Second))},
+		{uid: "5", key: types.NamespacedName{Name: "e"}, createdAt: metav1.NewTime(t0.Add(5 * time.Second))},
 	}
 	asked := 0
-	got, err := heads(q, 2, func(e queueEntry) (bool, error) { asked++; return e.uid == "2", nil })
+	got, err := planBatches(q, 2, 1, func(e queueEntry) (bool, error) { asked++; return e.uid == "2", nil })
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := make([]string, 0, len(got))
-	for _, e := range got {
-		names = append(names, e.key.Name)
+	if s := fmt.Sprint(groupNames(got)); s != "[[a] [c]]" {
+		t.Errorf("plan = %s, want [[a] [c]] (b has a Job)", s)
 	}
-	if fmt.Sprint(names) != "[a c]" {
-		t.Errorf("heads = %v, want [a c] (b has a Job)", names)
+	if asked != 4 {
+		t.Errorf("asked about %d entries, want 4: the plan must stop once it has enough", asked)
 	}
-	if asked != 3 {
-		t.Errorf("asked about %d entries, want 3: heads must stop once it has enough", asked)
+}
+
+func groupNames(groups [][]queueEntry) [][]string {
+	out := make([][]string, 0, len(groups))
+	for _, g := range groups {
+		names := make([]string, 0, len(g))
+		for _, e := range g {
+			names = append(names, e.key.Name)
+		}
+		out = append(out, names)
 	}
+	return out
 }

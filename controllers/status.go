@@ -33,6 +33,12 @@ type observation struct {
 	conflict bool
 	// pods are the converter pods of job.
 	pods []corev1.Pod
+	// batch is set when job carries several exports; index is then this export's document in
+	// it (-1 when the Job does not list it).
+	batch bool
+	index int
+	// lostBatch is set when the status records a batch Job that can no longer be created.
+	lostBatch bool
 }
 
 // verdict is what the observation means for the export.
@@ -44,6 +50,8 @@ type verdict struct {
 	result *contract.Result
 	// stopJob asks the reconciler to delete the Job (cancelled, or it can never succeed).
 	stopJob bool
+	// alone sends the export back to the queue to run in a Job of its own (phase Queued).
+	alone bool
 	// recheckAfter asks for another look after this long even without a change.
 	recheckAfter time.Duration
 }
@@ -51,6 +59,16 @@ type verdict struct {
 // judge interprets an observation. It is pure: the same inputs always give the same verdict.
 func judge(ej *v1alpha1.ExportJob, obs observation, cfg Config, now time.Time) verdict {
 	job := obs.job
+	if obs.batch || obs.lostBatch {
+		return judgeBatch(ej, obs, now)
+	}
+	if job != nil && !jobFinished(job) {
+		// The converter's report concludes the export as soon as its pod has ended, before
+		// the Job controller marks the Job finished.
+		if v, ok := reported(obs.pods); ok {
+			return v
+		}
+	}
 	switch {
 	case obs.conflict:
 		return verdict{phase: v1alpha1.PhaseFailed, reason: v1alpha1.ReasonJobConflict,
@@ -90,6 +108,25 @@ func judge(ej *v1alpha1.ExportJob, obs observation, cfg Config, now time.Time) v
 		v.recheckAfter = d
 	}
 	return v
+}
+
+// reported concludes an export from a converter pod that ended with a final report: success,
+// or a permanent failure (which the Job's podFailurePolicy turns into a failed Job anyway).
+// A transient failure is not final: the Job controller may start another pod.
+func reported(pods []corev1.Pod) (verdict, bool) {
+	if term := lastTerminated(pods, func(code int32) bool { return code == contract.ExitSuccess }); term != nil {
+		if r, err := contract.Decode(term.Message); err == nil && r.Result == contract.OutcomeSucceeded {
+			return succeeded(pods), true
+		}
+	}
+	term := lastTerminated(pods, func(code int32) bool { return code == contract.ExitPermanent })
+	if term == nil {
+		return verdict{}, false
+	}
+	if r, err := contract.Decode(term.Message); err == nil && r.Result == contract.OutcomeFailed && r.Reason != "" {
+		return verdict{phase: v1alpha1.PhaseFailed, reason: r.Reason, message: truncate(r.Message)}, true
+	}
+	return verdict{}, false
 }
 
 func succeeded(pods []corev1.Pod) verdict {
@@ -279,9 +316,9 @@ func computeStatus(ej *v1alpha1.ExportJob, obs observation, v verdict, cfg Confi
 	mnow := metav1.NewTime(now)
 	st.ObservedGeneration = ej.Generation
 	st.Phase, st.Reason, st.Message = v.phase, v.reason, v.message
-	if obs.job != nil {
+	if obs.job != nil && !v.alone {
 		st.JobName = obs.job.Name
-		st.Attempts = max(st.Attempts, attempts(obs.job))
+		st.Attempts = max(st.Attempts, attempts(obs.job), int32(len(obs.pods))) // a pod may end before the Job counts it
 		if st.StartTime == nil {
 			start := obs.job.CreationTimestamp
 			if start.IsZero() {
@@ -297,6 +334,10 @@ func computeStatus(ej *v1alpha1.ExportJob, obs observation, v verdict, cfg Confi
 	switch v.phase {
 	case v1alpha1.PhaseQueued:
 		set(v1alpha1.ConditionQueued, metav1.ConditionTrue, v.reason, v.message)
+		if v.alone {
+			st.JobName = JobName(ej.Name) // recorded: it runs in a Job of its own from now on
+			set(v1alpha1.ConditionRunning, metav1.ConditionFalse, v.reason, v.message)
+		}
 	case v1alpha1.PhasePending, v1alpha1.PhaseRunning:
 		set(v1alpha1.ConditionQueued, metav1.ConditionFalse, v1alpha1.ReasonAdmitted, "A slot was free and the converter Job was created")
 		set(v1alpha1.ConditionRunning, metav1.ConditionTrue, v.reason, v.message)

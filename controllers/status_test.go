@@ -92,6 +92,30 @@ func TestJudge(t *testing.T) {
 				})}},
 			wantPhase: v1alpha1.PhaseSucceeded, wantReason: v1alpha1.ReasonSucceeded, wantMessage: "7 pages", wantResult: success,
 		},
+		"the pod's report concludes before the Job is marked complete": {
+			obs: observation{job: job(func(j *batchv1.Job) { testutil.JobRunning(j, 1, 0, 0, t0) }),
+				pods: []corev1.Pod{pod("p1", func(p *corev1.Pod) *corev1.Pod {
+					p.Status.Phase = corev1.PodSucceeded
+					return testutil.Terminated(p, 0, success, t0)
+				})}},
+			wantPhase: v1alpha1.PhaseSucceeded, wantReason: v1alpha1.ReasonSucceeded, wantMessage: "7 pages", wantResult: success,
+		},
+		"a permanent report concludes before the Job is marked failed": {
+			obs: observation{job: job(func(j *batchv1.Job) { testutil.JobRunning(j, 1, 0, 1, t0) }),
+				pods: []corev1.Pod{pod("p1", func(p *corev1.Pod) *corev1.Pod {
+					return testutil.Terminated(p, 2, failedResult(contract.ReasonCorrupt, "not a zip"), t0)
+				})}},
+			wantPhase: v1alpha1.PhaseFailed, wantReason: v1alpha1.ReasonCorrupt, wantMessage: "not a zip",
+		},
+		"a report wins over a late cancel": {
+			ej: testutil.MakeExportJob("deck", "team").Cancel().Obj(),
+			obs: observation{job: job(func(j *batchv1.Job) { testutil.JobRunning(j, 1, 0, 0, t0) }),
+				pods: []corev1.Pod{pod("p1", func(p *corev1.Pod) *corev1.Pod {
+					p.Status.Phase = corev1.PodSucceeded
+					return testutil.Terminated(p, 0, success, t0)
+				})}},
+			wantPhase: v1alpha1.PhaseSucceeded, wantReason: v1alpha1.ReasonSucceeded, wantResult: success,
+		},
 		"succeeded but the pod is gone": {
 			obs:       observation{job: job(func(j *batchv1.Job) { testutil.JobCompleted(j, t0) })},
 			wantPhase: v1alpha1.PhaseSucceeded, wantReason: v1alpha1.ReasonSucceeded, wantMessage: "unknown",

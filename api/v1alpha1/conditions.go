@@ -3,8 +3,9 @@ package v1alpha1
 // Condition types of an ExportJob. Each is documented with the reasons it carries.
 const (
 	// ConditionQueued is True while the export waits for a free slot under the operator's
-	// --max-running-exports limit (reason WaitingForSlot), and False once it was admitted
-	// (reason Admitted) or ended before being admitted (reason Cancelled).
+	// --max-running-exports limit (reason WaitingForSlot, or Requeued after its batch Job ended
+	// without a result for it), and False once it was admitted (reason Admitted) or ended
+	// before being admitted (reason Cancelled).
 	ConditionQueued = "Queued"
 
 	// ConditionRunning is True while the converter Job exists and has not finished
@@ -26,7 +27,12 @@ const (
 	// ReasonWaitingForSlot: the concurrency limit is reached; the export starts when an older
 	// one finishes (oldest first).
 	ReasonWaitingForSlot = "WaitingForSlot"
-	// ReasonAdmitted: the export got a slot and its Job was created.
+	// ReasonRequeued: the export ran in a batch Job that ended without a final result for it
+	// (its pod was killed or lost, or this document failed transiently); it waits for a slot
+	// again and runs next in a Job of its own, so one document cannot take a batch down twice.
+	ReasonRequeued = "Requeued"
+	// ReasonAdmitted: the export got a slot, alone or in a batch with other queued exports, and
+	// its Job was created.
 	ReasonAdmitted = "Admitted"
 	// ReasonJobCreated: the converter Job exists; its pod has not started yet.
 	ReasonJobCreated = "JobCreated"

@@ -15,6 +15,10 @@ const (
 	// AnnotationConverterImage overrides the operator's converter image for one ExportJob
 	// (for testing a new converter build).
 	AnnotationConverterImage = "kubexport.io/converter-image"
+	// AnnotationBatchMembers, on a converter Job that carries several exports (a batch), lists
+	// the UIDs of its ExportJobs, comma-separated, in the order of the documents the converter
+	// reports on. Each member's status.jobName names the Job.
+	AnnotationBatchMembers = "kubexport.io/batch-members"
 )
 
 // Defaults the API server applies (the +kubebuilder:default markers on ExportJobSpec). Code that

@@ -240,7 +240,10 @@ type ExportJobStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// jobName is the name of the batch/v1 Job running the converter.
+	// jobName is the name of the batch/v1 Job running the converter. When the operator packs
+	// several queued exports into one Job (a batch), it records the Job's name here before
+	// creating it, so a restarted operator creates that Job and no other; the exports of a
+	// batch share it.
 	// +optional
 	JobName string `json:"jobName,omitempty"`
 
