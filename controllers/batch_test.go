@@ -249,8 +249,8 @@ func TestJudgeBatch(t *testing.T) {
 			wantPhase: v1alpha1.PhaseQueued, wantReason: v1alpha1.ReasonRequeued, wantMessage: "DeadlineExceeded", wantAlone: true,
 		},
 		"cancelled inside a running batch: the batch goes on": {
-			ej: testutil.MakeExportJob("a", "team").Cancel().Obj(),
-			obs: observation{job: batchJob(func(j *batchv1.Job) { testutil.JobRunning(j, 1, 1, 0, t0) }), batch: true, index: 0},
+			ej:        testutil.MakeExportJob("a", "team").Cancel().Obj(),
+			obs:       observation{job: batchJob(func(j *batchv1.Job) { testutil.JobRunning(j, 1, 1, 0, t0) }), batch: true, index: 0},
 			wantPhase: v1alpha1.PhaseCancelled, wantReason: v1alpha1.ReasonCancelled, wantMessage: "goes on",
 		},
 		"not listed by the Job its status names": {
