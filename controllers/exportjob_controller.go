@@ -148,8 +148,13 @@ func (r *ExportJobReconciler) observe(ctx context.Context, ej *v1alpha1.ExportJo
 
 // startIfAdmitted creates the converter Job when the concurrency limit allows this export to
 // start now. Otherwise it leaves obs alone and the export stays queued until a slot frees up.
+// An export asking for an image the operator does not allow never asks for a slot: judge fails
+// it with ImageNotAllowed.
 func (r *ExportJobReconciler) startIfAdmitted(ctx context.Context, ej *v1alpha1.ExportJob, obs *observation) error {
-	job := BuildJob(ej, r.Config)
+	job, err := BuildJob(ej, r.Config)
+	if err != nil {
+		return nil // a permanent user error: judge reports it, nothing to retry
+	}
 	ok, running, err := r.admission.admit(ctx, r.Client, ej, client.ObjectKeyFromObject(job), r.Config.MaxRunningExports)
 	if err != nil || !ok {
 		return err
@@ -170,6 +175,12 @@ func (r *ExportJobReconciler) startIfAdmitted(ctx context.Context, ej *v1alpha1.
 	} else if err != nil {
 		r.admission.forget(ej.UID)
 		return fmt.Errorf("creating Job %s: %w", job.Name, err)
+	} else if imageOverrideIgnored(ej, r.Config) {
+		// Once per ExportJob: only the pass that created its Job says so.
+		r.Recorder.Eventf(ej, job, corev1.EventTypeWarning, v1alpha1.ReasonConverterImageIgnored, "CreateJob",
+			"The %s annotation (%q) was ignored: the operator allows no other converter images "+
+				"(--allowed-converter-images is empty), so the Job runs %s",
+			v1alpha1.AnnotationConverterImage, ej.Annotations[v1alpha1.AnnotationConverterImage], job.Spec.Template.Spec.Containers[0].Image)
 	}
 	obs.job = job
 	return nil
@@ -252,7 +263,7 @@ func (r *ExportJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return errors.New("MaxRunningExports must be at least 1")
 	}
 	r.admission = newAdmission(r.Clock)
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, queuedIndex, indexQueued); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, queuedIndex, r.indexQueued); err != nil {
 		return fmt.Errorf("indexing queued ExportJobs: %w", err)
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &batchv1.Job{}, activeIndex, indexActive); err != nil {

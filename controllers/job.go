@@ -37,8 +37,13 @@ const (
 
 // Config is the operator-wide configuration of converter Jobs, set from the manager's flags.
 type Config struct {
-	// ConverterImage is the image of the converter (overridable per ExportJob by annotation).
+	// ConverterImage is the image of the converter. An ExportJob's converter-image annotation
+	// overrides it only with an image AllowedConverterImages lists.
 	ConverterImage string
+	// AllowedConverterImages are the images an ExportJob may ask for by annotation: exact
+	// references, repositories ("repo:") or path prefixes ("registry/path/"); see image.go.
+	// Empty: the annotation is ignored and every converter runs ConverterImage.
+	AllowedConverterImages []string
 	// ImagePullPolicy of the converter container; empty lets Kubernetes decide.
 	ImagePullPolicy corev1.PullPolicy
 	// DefaultBucket is used when spec.source.bucket or spec.output.bucket is empty.
@@ -100,16 +105,17 @@ func ConversionTimeout(timeoutSeconds int32) int32 {
 }
 
 // BuildJob returns the converter Job for ej. It is a pure function of its inputs: the
-// reconciler creates exactly what it returns.
-func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
+// reconciler creates exactly what it returns. The error is an *ImageNotAllowedError when ej's
+// converter-image annotation names an image the operator does not allow: no Job may run it.
+func BuildJob(ej *v1alpha1.ExportJob, cfg Config) (*batchv1.Job, error) {
+	image, err := converterImage(ej, cfg)
+	if err != nil {
+		return nil, err
+	}
 	jobLabels := map[string]string{
 		labelName:               "kubexport-converter",
 		labelManagedBy:          "kubexport",
 		v1alpha1.LabelExportJob: ej.Name,
-	}
-	image := cfg.ConverterImage
-	if img := ej.Annotations[v1alpha1.AnnotationConverterImage]; img != "" {
-		image = img
 	}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
@@ -145,7 +151,7 @@ func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 				Spec:       converterPodSpec(ej, cfg, image),
 			},
 		},
-	}
+	}, nil
 }
 
 func converterPodSpec(ej *v1alpha1.ExportJob, cfg Config, image string) corev1.PodSpec {
