@@ -36,7 +36,8 @@ import (
 // image and buckets (the converter's environment for the whole batch). Options may differ.
 func batchKey(ej *v1alpha1.ExportJob, cfg Config) string {
 	outBucket, _ := ej.OutputLocation(cfg.DefaultBucket)
-	return strings.Join([]string{ej.Namespace, storageSecret(ej, cfg), converterImage(ej, cfg),
+	image, _ := converterImage(ej, cfg) // a refused image never queues (indexQueued)
+	return strings.Join([]string{ej.Namespace, storageSecret(ej, cfg), image,
 		ej.SourceBucketOr(cfg.DefaultBucket), outBucket}, "\x00")
 }
 
@@ -101,9 +102,10 @@ func groupJobName(group []queueEntry) string {
 }
 
 // BuildBatchJob returns the converter Job carrying members (at least two, compatible, first the
-// oldest). Like BuildJob it is pure.
+// oldest; their images are allowed, or they would not be queued). Like BuildJob it is pure.
 func BuildBatchJob(members []*v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 	head := members[0]
+	image, _ := converterImage(head, cfg)
 	jobLabels := map[string]string{
 		labelName:      "kubexport-converter",
 		labelManagedBy: "kubexport",
@@ -153,7 +155,7 @@ func BuildBatchJob(members []*v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 			Parallelism:  ptr.To(int32(1)),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: jobLabels},
-				Spec:       converterPodSpec(env, cfg, converterImage(head, cfg)),
+				Spec:       converterPodSpec(env, cfg, image),
 			},
 		},
 	}

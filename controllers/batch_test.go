@@ -79,6 +79,7 @@ func TestPlanBatches(t *testing.T) {
 
 func TestBatchKey(t *testing.T) {
 	cfg := DefaultConfig()
+	cfg.AllowedConverterImages = []string{"other/"} // else the annotation is ignored
 	base := testutil.MakeExportJob("a", "ns").Obj()
 	same := map[string]*v1alpha1.ExportJob{
 		"other options": testutil.MakeExportJob("b", "ns").Options(v1alpha1.ConversionOptions{PageRange: "1-2"}).Obj(),

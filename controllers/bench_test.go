@@ -234,7 +234,10 @@ func baselineVariant(workers int) variant {
 			e, ej := it.e, it.e.ej
 			job := e.job
 			if !it.final {
-				job = BuildJob(ej, cfg)
+				var err error
+				if job, err = BuildJob(ej, cfg); err != nil {
+					return fmt.Errorf("building Job: %w", err)
+				}
 				if err := c.Create(ctx, job); err != nil {
 					return fmt.Errorf("creating Job: %w", err)
 				}

@@ -180,8 +180,12 @@ func (r *ExportJobReconciler) observe(ctx context.Context, ej *v1alpha1.ExportJo
 
 // startIfAdmitted creates the converter Job when the concurrency limit allows this export to
 // start now: its own, or a batch's it heads (batched is then true). Otherwise it leaves obs
-// alone and the export stays queued until a slot frees up.
+// alone and the export stays queued until a slot frees up. An export asking for an image the
+// operator does not allow never asks for a slot: judge fails it with ImageNotAllowed.
 func (r *ExportJobReconciler) startIfAdmitted(ctx context.Context, ej *v1alpha1.ExportJob, obs *observation) (batched bool, err error) {
+	if _, err := converterImage(ej, r.Config); err != nil {
+		return false, nil // a permanent user error: judge reports it, nothing to retry
+	}
 	group, running, err := r.admission.admit(ctx, r.Client, ej)
 	if err != nil || group == nil {
 		return false, err
@@ -189,7 +193,11 @@ func (r *ExportJobReconciler) startIfAdmitted(ctx context.Context, ej *v1alpha1.
 	if len(group) > 1 {
 		return true, r.startBatch(ctx, group, running)
 	}
-	job := BuildJob(ej, r.Config)
+	job, err := BuildJob(ej, r.Config)
+	if err != nil { // checked above; the configuration cannot change under a running operator
+		r.admission.forget(ej.UID)
+		return false, nil
+	}
 	ctrl.LoggerFrom(ctx).Info("Creating Job", "job", klog.KObj(job), "running", running)
 	err = r.Create(ctx, job)
 	if apierrors.IsAlreadyExists(err) {
@@ -206,8 +214,10 @@ func (r *ExportJobReconciler) startIfAdmitted(ctx context.Context, ej *v1alpha1.
 	} else if err != nil {
 		r.admission.forget(ej.UID)
 		return false, fmt.Errorf("creating Job %s: %w", job.Name, err)
+	} else {
+		recordJobCreated(1)
+		r.warnIfImageIgnored(ej, job) // once per ExportJob: only the pass that created its Job
 	}
-	recordJobCreated(1)
 	obs.job = job
 	return false, nil
 }
@@ -253,7 +263,22 @@ func (r *ExportJobReconciler) startBatch(ctx context.Context, group []queueEntry
 		return fmt.Errorf("creating batch Job %s: %w", job.Name, err)
 	}
 	recordJobCreated(len(members))
+	for _, m := range members {
+		r.warnIfImageIgnored(m, job)
+	}
 	return nil
+}
+
+// warnIfImageIgnored says, once per ExportJob (when its Job is created), that its
+// converter-image annotation was ignored.
+func (r *ExportJobReconciler) warnIfImageIgnored(ej *v1alpha1.ExportJob, job *batchv1.Job) {
+	if !imageOverrideIgnored(ej, r.Config) {
+		return
+	}
+	r.Recorder.Eventf(ej, job, corev1.EventTypeWarning, v1alpha1.ReasonConverterImageIgnored, "CreateJob",
+		"The %s annotation (%q) was ignored: the operator allows no other converter images "+
+			"(--allowed-converter-images is empty), so the Job runs %s",
+		v1alpha1.AnnotationConverterImage, ej.Annotations[v1alpha1.AnnotationConverterImage], job.Spec.Template.Spec.Containers[0].Image)
 }
 
 // errLeftQueue: a member of a planned batch is no longer waiting (cancelled, deleted, started
@@ -388,7 +413,7 @@ func (r *ExportJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("MaxBatchSize must be between 1 and %d (what one termination message reports on)", contract.MaxBatchDocuments)
 	}
 	r.admission = newAdmission(r.Clock, r.Config)
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, queuedIndex, indexQueued); err != nil {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, queuedIndex, r.indexQueued); err != nil {
 		return fmt.Errorf("indexing queued ExportJobs: %w", err)
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &batchv1.Job{}, activeIndex, indexActive); err != nil {

@@ -568,7 +568,7 @@ func jobNames(jobs []batchv1.Job) []string {
 func TestJobNameConflict(t *testing.T) {
 	ns := testNamespace(t)
 	op := startOperator(t, ns, testConfig())
-	foreign := BuildJob(testutil.MakeExportJob("deck", ns).Obj(), testConfig())
+	foreign := mustBuildJob(t, testutil.MakeExportJob("deck", ns).Obj(), testConfig())
 	foreign.OwnerReferences = nil
 	foreign.Labels = map[string]string{"app": "someone-else"}
 	foreign.Spec.Template.Labels = foreign.Labels
@@ -705,7 +705,7 @@ func TestFinishedExportStopsItsLeftoverJob(t *testing.T) {
 	done := newExport(t, testutil.MakeExportJob("done", ns))
 	jobs := make([]*batchv1.Job, 0, 2)
 	for _, ej := range []*v1alpha1.ExportJob{leftover, done} {
-		job := BuildJob(ej, testConfig())
+		job := mustBuildJob(t, ej, testConfig())
 		must(t, k8s.Create(ctx, job))
 		jobs = append(jobs, job)
 	}
@@ -729,4 +729,52 @@ func TestFinishedExportStopsItsLeftoverJob(t *testing.T) {
 	if !kept.DeletionTimestamp.IsZero() {
 		t.Errorf("the finished Job %s of a succeeded export was deleted", kept.Name)
 	}
+}
+
+// TestConverterImageAllowlist: the converter-image annotation runs only an image the operator
+// allows. Outside the list the export fails before it is queued and gets no Job; without a list
+// the annotation is ignored, and an Event says so.
+func TestConverterImageAllowlist(t *testing.T) {
+	t.Run("list", func(t *testing.T) {
+		ns := testNamespace(t)
+		cfg := testConfig()
+		cfg.AllowedConverterImages = []string{"kubexport/converter:", "registry.local/team/"}
+		cfg.MaxRunningExports = 1 // the refused export, first in line by name, must not hold the one slot
+		op := startOperator(t, ns, cfg)
+		newExport(t, testutil.MakeExportJob("a-evil", ns).Annotation(v1alpha1.AnnotationConverterImage, "evil.example/converter:1"))
+		newExport(t, testutil.MakeExportJob("deck", ns).Annotation(v1alpha1.AnnotationConverterImage, "kubexport/converter:pr-7"))
+
+		if got := waitJob(t, ns, "deck").Spec.Template.Spec.Containers[0].Image; got != "kubexport/converter:pr-7" {
+			t.Errorf("image = %s, want kubexport/converter:pr-7 (the annotation's, which the list allows)", got)
+		}
+		ej := waitFor(t, ns, "a-evil", v1alpha1.PhaseFailed, v1alpha1.ReasonImageNotAllowed)
+		if !strings.Contains(ej.Status.Message, `"evil.example/converter:1"`) {
+			t.Errorf("message %q does not name the refused image", ej.Status.Message)
+		}
+		if c := meta.FindStatusCondition(ej.Status.Conditions, v1alpha1.ConditionQueued); c != nil {
+			t.Errorf("the refused export was queued: %+v", c)
+		}
+		if !meta.IsStatusConditionTrue(ej.Status.Conditions, v1alpha1.ConditionFailed) || ej.Status.JobName != "" {
+			t.Errorf("status = %+v", ej.Status)
+		}
+		eventually(t, wait, func() error { return hasEvent(ns, "a-evil", v1alpha1.ReasonImageNotAllowed) })
+		// Once the operator has looked again, the absence of a Job is its decision.
+		op.look(t, ns, "a-evil")
+		err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: JobName("a-evil")}, &batchv1.Job{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("the refused export has a Job (err=%v)", err)
+		}
+		if jobs := converterJobs(t, ns); len(jobs) != 1 {
+			t.Errorf("converter Jobs %v, want only deck-convert", jobNames(jobs))
+		}
+	})
+	t.Run("no list", func(t *testing.T) {
+		ns := testNamespace(t)
+		startOperator(t, ns, testConfig())
+		newExport(t, testutil.MakeExportJob("deck", ns).Annotation(v1alpha1.AnnotationConverterImage, "evil.example/converter:1"))
+		if got := waitJob(t, ns, "deck").Spec.Template.Spec.Containers[0].Image; got != "kubexport/converter:test" {
+			t.Errorf("image = %s, want kubexport/converter:test (the operator's: without a list the annotation is ignored)", got)
+		}
+		eventually(t, wait, func() error { return hasEvent(ns, "deck", v1alpha1.ReasonConverterImageIgnored) })
+	})
 }

@@ -39,8 +39,13 @@ const (
 
 // Config is the operator-wide configuration of converter Jobs, set from the manager's flags.
 type Config struct {
-	// ConverterImage is the image of the converter (overridable per ExportJob by annotation).
+	// ConverterImage is the image of the converter. An ExportJob's converter-image annotation
+	// overrides it only with an image AllowedConverterImages lists.
 	ConverterImage string
+	// AllowedConverterImages are the images an ExportJob may ask for by annotation: exact
+	// references, repositories ("repo:") or path prefixes ("registry/path/"); see image.go.
+	// Empty: the annotation is ignored and every converter runs ConverterImage.
+	AllowedConverterImages []string
 	// ImagePullPolicy of the converter container; empty lets Kubernetes decide.
 	ImagePullPolicy corev1.PullPolicy
 	// DefaultBucket is used when spec.source.bucket or spec.output.bucket is empty.
@@ -118,14 +123,18 @@ func ConversionTimeout(timeoutSeconds int32) int32 {
 }
 
 // BuildJob returns the converter Job for ej. It is a pure function of its inputs: the
-// reconciler creates exactly what it returns.
-func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
+// reconciler creates exactly what it returns. The error is an *ImageNotAllowedError when ej's
+// converter-image annotation names an image the operator does not allow: no Job may run it.
+func BuildJob(ej *v1alpha1.ExportJob, cfg Config) (*batchv1.Job, error) {
+	image, err := converterImage(ej, cfg)
+	if err != nil {
+		return nil, err
+	}
 	jobLabels := map[string]string{
 		labelName:               "kubexport-converter",
 		labelManagedBy:          "kubexport",
 		v1alpha1.LabelExportJob: ej.Name,
 	}
-	image := converterImage(ej, cfg)
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            JobName(ej.Name),
@@ -160,21 +169,13 @@ func BuildJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 				Spec:       converterPodSpec(converterEnv(ej, cfg), cfg, image),
 			},
 		},
-	}
+	}, nil
 }
 
 // DefaultMaxBatchSize is the manager's --max-batch-size default: a batch's LibreOffice start
 // and pod start are shared by up to eight documents, and a poison document in it costs the
 // other seven one retry each.
 const DefaultMaxBatchSize = 8
-
-// converterImage is the image that converts ej: the operator's, or the annotation's.
-func converterImage(ej *v1alpha1.ExportJob, cfg Config) string {
-	if img := ej.Annotations[v1alpha1.AnnotationConverterImage]; img != "" {
-		return img
-	}
-	return cfg.ConverterImage
-}
 
 func converterPodSpec(env []corev1.EnvVar, cfg Config, image string) corev1.PodSpec {
 	return corev1.PodSpec{

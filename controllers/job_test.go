@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"errors"
 	"maps"
 	"strings"
 	"testing"
@@ -73,9 +74,21 @@ func envMap(env []corev1.EnvVar) map[string]string {
 	return m
 }
 
+// mustBuildJob is BuildJob for an ExportJob the configuration allows.
+func mustBuildJob(t testing.TB, ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
+	t.Helper()
+	job, err := BuildJob(ej, cfg)
+	if err != nil {
+		t.Fatalf("BuildJob(%s): %v", ej.Name, err)
+	}
+	return job
+}
+
 func TestBuildJob(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.ConverterImage = "registry.local/converter:v1"
+	allowing := cfg
+	allowing.AllowedConverterImages = []string{"dev/converter:", "registry.local/pinned@sha256:" + strings.Repeat("0", 64)}
 	baseEnv := map[string]string{
 		contract.EnvSourceBucket:     "kubexport",
 		contract.EnvSourceKey:        "uploads/deck.pptx",
@@ -100,12 +113,17 @@ func TestBuildJob(t *testing.T) {
 		maps.Copy(m, extra)
 		return m
 	}
+	withImage := func(image string) *v1alpha1.ExportJob {
+		return testutil.MakeExportJob("deck", "team").Annotation(v1alpha1.AnnotationConverterImage, image).Obj()
+	}
 	cases := map[string]struct {
 		ej           *v1alpha1.ExportJob
+		cfg          *Config // default: cfg, which allows no annotated image
 		wantEnv      map[string]string
 		wantImage    string
 		wantDeadline int64
 		wantBackoff  int32
+		wantErr      string // the image an *ImageNotAllowedError names
 	}{
 		"defaults": {
 			ej:        testutil.MakeExportJob("deck", "team").Obj(),
@@ -134,15 +152,52 @@ func TestBuildJob(t *testing.T) {
 			}),
 			wantImage: "registry.local/converter:v1", wantDeadline: 60, wantBackoff: 0,
 		},
-		"image annotation overrides the flag": {
-			ej:        testutil.MakeExportJob("deck", "team").Annotation(v1alpha1.AnnotationConverterImage, "dev/converter:pr-7").Obj(),
+		"image annotation without an allowlist is ignored": {
+			ej:        withImage("dev/converter:pr-7"),
+			wantEnv:   baseEnv,
+			wantImage: "registry.local/converter:v1", wantDeadline: 300, wantBackoff: 2,
+		},
+		"image annotation in the allowlist overrides the flag": {
+			ej: withImage("dev/converter:pr-7"), cfg: &allowing,
 			wantEnv:   baseEnv,
 			wantImage: "dev/converter:pr-7", wantDeadline: 300, wantBackoff: 2,
+		},
+		"pinned digest in the allowlist": {
+			ej: withImage("registry.local/pinned@sha256:" + strings.Repeat("0", 64)), cfg: &allowing,
+			wantEnv:   baseEnv,
+			wantImage: "registry.local/pinned@sha256:" + strings.Repeat("0", 64), wantDeadline: 300, wantBackoff: 2,
+		},
+		"the operator's own image is always allowed": {
+			ej: withImage("registry.local/converter:v1"), cfg: &allowing,
+			wantEnv:   baseEnv,
+			wantImage: "registry.local/converter:v1", wantDeadline: 300, wantBackoff: 2,
+		},
+		"image annotation outside the allowlist is an error": {
+			ej: withImage("evil.example/converter:1"), cfg: &allowing,
+			wantErr: "evil.example/converter:1",
+		},
+		"another tag of the operator's image is not its image": {
+			ej: withImage("registry.local/converter:v2"), cfg: &allowing,
+			wantErr: "registry.local/converter:v2",
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			job := BuildJob(tc.ej, cfg)
+			jobCfg := cfg
+			if tc.cfg != nil {
+				jobCfg = *tc.cfg
+			}
+			job, err := BuildJob(tc.ej, jobCfg)
+			if tc.wantErr != "" {
+				var notAllowed *ImageNotAllowedError
+				if !errors.As(err, &notAllowed) || notAllowed.Image != tc.wantErr || job != nil {
+					t.Fatalf("BuildJob = %v, %v; want no Job and an ImageNotAllowedError for %q", job, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("BuildJob: %v", err)
+			}
 			if job.Name != "deck-convert" || job.Namespace != "team" {
 				t.Errorf("Job %s/%s, want team/deck-convert", job.Namespace, job.Name)
 			}
@@ -177,7 +232,7 @@ func TestBuildJob(t *testing.T) {
 }
 
 func TestBuildJobIsHardened(t *testing.T) {
-	job := BuildJob(testutil.MakeExportJob("deck", "team").Obj(), DefaultConfig())
+	job := mustBuildJob(t, testutil.MakeExportJob("deck", "team").Obj(), DefaultConfig())
 	pod := job.Spec.Template.Spec
 	c := pod.Containers[0]
 	checks := map[string]bool{

@@ -23,7 +23,8 @@ import (
 // ExportJobs, listing all of them on every freed slot costs more than the conversions.
 const (
 	// queuedIndex holds ExportJobs in the queue: no phase yet or Queued, not cancelled, not
-	// being deleted. One of them may already have a Job the status does not show yet.
+	// being deleted, and asking for no converter image the operator refuses. One of them may
+	// already have a Job the status does not show yet.
 	queuedIndex = "kubexport.io/queued"
 	// activeIndex holds converter Jobs that take a slot: not finished, not being deleted.
 	activeIndex = "kubexport.io/active"
@@ -51,6 +52,17 @@ func indexJobName(obj client.Object) []string {
 		return nil
 	}
 	return []string{ej.Status.JobName}
+}
+
+// indexQueued is the queue index of this operator: an ExportJob asking for a converter image
+// the operator does not allow is never in line, so it holds no place before it fails.
+func (r *ExportJobReconciler) indexQueued(obj client.Object) []string {
+	if ej, ok := obj.(*v1alpha1.ExportJob); ok {
+		if _, err := converterImage(ej, r.Config); err != nil {
+			return nil
+		}
+	}
+	return indexQueued(obj)
 }
 
 func indexActive(obj client.Object) []string {

@@ -83,6 +83,12 @@ func judge(ej *v1alpha1.ExportJob, obs observation, cfg Config, now time.Time) v
 		return verdict{phase: v1alpha1.PhaseCancelled, reason: v1alpha1.ReasonCancelled,
 			message: "Cancelled: spec.cancel was set", stopJob: job != nil}
 	case job == nil:
+		if _, err := converterImage(ej, cfg); err != nil {
+			// Before the queue: the export never waits for a slot it may not use.
+			return verdict{phase: v1alpha1.PhaseFailed, reason: v1alpha1.ReasonImageNotAllowed,
+				message: fmt.Sprintf("The %s annotation asks for an image the operator does not run: %v; "+
+					"remove the annotation or ask the administrator to allow the image", v1alpha1.AnnotationConverterImage, err)}
+		}
 		return verdict{phase: v1alpha1.PhaseQueued, reason: v1alpha1.ReasonWaitingForSlot,
 			message: fmt.Sprintf("Waiting for a free slot: at most %d exports run at once, oldest first",
 				cfg.MaxRunningExports)}

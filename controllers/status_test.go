@@ -24,8 +24,8 @@ func failedResult(reason, msg string) *contract.Result {
 }
 
 // testJob returns the Job of ej with a UID, as the API server would have it.
-func testJob(ej *v1alpha1.ExportJob) *batchv1.Job {
-	job := BuildJob(ej, DefaultConfig())
+func testJob(t testing.TB, ej *v1alpha1.ExportJob) *batchv1.Job {
+	job := mustBuildJob(t, ej, DefaultConfig())
 	job.UID = "job-uid"
 	job.CreationTimestamp = metav1.NewTime(t0)
 	return job
@@ -34,6 +34,7 @@ func testJob(ej *v1alpha1.ExportJob) *batchv1.Job {
 // judgeCase is one row of TestJudge.
 type judgeCase struct {
 	ej          *v1alpha1.ExportJob // default: a plain ExportJob "deck"
+	allowed     []string            // the operator's --allowed-converter-images; default none
 	obs         observation
 	now         time.Time // default: t0
 	wantPhase   v1alpha1.ExportPhase
@@ -47,19 +48,44 @@ type judgeCase struct {
 func TestJudge(t *testing.T) {
 	ej := testutil.MakeExportJob("deck", "team").Obj()
 	job := func(mutate func(*batchv1.Job)) *batchv1.Job {
-		j := testJob(ej)
+		j := testJob(t, ej)
 		mutate(j)
 		return j
 	}
 	pod := func(name string, mutate func(*corev1.Pod) *corev1.Pod) corev1.Pod {
-		return *mutate(testutil.ConverterPod(testJob(ej), name, corev1.PodFailed))
+		return *mutate(testutil.ConverterPod(testJob(t, ej), name, corev1.PodFailed))
 	}
 	success := &contract.Result{Result: contract.OutcomeSucceeded, Reason: contract.ReasonSucceeded, Pages: 7, SizeBytes: 4096, SHA256: "ab12", DurationMs: 1500}
+
+	evil := testutil.MakeExportJob("deck", "team").Annotation(v1alpha1.AnnotationConverterImage, "evil.example/converter:1").Obj()
+	allowed := []string{"kubexport/converter:", "registry.k8s.io/pause:"}
 
 	cases := map[string]judgeCase{
 		"no Job yet: queued": {
 			obs:       observation{},
 			wantPhase: v1alpha1.PhaseQueued, wantReason: v1alpha1.ReasonWaitingForSlot, wantMessage: "at most 10 exports",
+		},
+		"image outside the allowlist: failed, never queued": {
+			ej: evil, allowed: allowed, obs: observation{},
+			wantPhase: v1alpha1.PhaseFailed, wantReason: v1alpha1.ReasonImageNotAllowed, wantMessage: `"evil.example/converter:1"`,
+		},
+		"image in the allowlist: queued": {
+			ej:      testutil.MakeExportJob("deck", "team").Annotation(v1alpha1.AnnotationConverterImage, "registry.k8s.io/pause:3.10").Obj(),
+			allowed: allowed, obs: observation{},
+			wantPhase: v1alpha1.PhaseQueued, wantReason: v1alpha1.ReasonWaitingForSlot,
+		},
+		"image annotation without an allowlist: ignored, queued": {
+			ej: evil, obs: observation{},
+			wantPhase: v1alpha1.PhaseQueued, wantReason: v1alpha1.ReasonWaitingForSlot,
+		},
+		"image outside the allowlist, cancelled first: cancelled": {
+			ej:      testutil.MakeExportJob("deck", "team").Annotation(v1alpha1.AnnotationConverterImage, "evil.example/converter:1").Cancel().Obj(),
+			allowed: allowed, obs: observation{},
+			wantPhase: v1alpha1.PhaseCancelled, wantReason: v1alpha1.ReasonCancelled,
+		},
+		"image outside the allowlist, Job made before the list: judged by its Job": {
+			ej: evil, allowed: allowed, obs: observation{job: job(func(*batchv1.Job) {})},
+			wantPhase: v1alpha1.PhasePending, wantReason: v1alpha1.ReasonJobCreated,
 		},
 		"Job created, no pod": {
 			obs:       observation{job: job(func(*batchv1.Job) {})},
@@ -216,7 +242,9 @@ func TestJudge(t *testing.T) {
 			if now.IsZero() {
 				now = t0
 			}
-			v := judge(e, tc.obs, DefaultConfig(), now)
+			cfg := DefaultConfig()
+			cfg.AllowedConverterImages = tc.allowed
+			v := judge(e, tc.obs, cfg, now)
 			if v.phase != tc.wantPhase || v.reason != tc.wantReason {
 				t.Errorf("judge = %s/%s (%q), want %s/%s", v.phase, v.reason, v.message, tc.wantPhase, tc.wantReason)
 			}
@@ -239,7 +267,7 @@ func TestJudge(t *testing.T) {
 func TestComputeStatus(t *testing.T) {
 	cfg := DefaultConfig()
 	ej := testutil.MakeExportJob("deck", "team").Obj()
-	running := testJob(ej)
+	running := testJob(t, ej)
 	testutil.JobRunning(running, 1, 1, 0, t0)
 	mt0 := metav1.NewTime(t0)
 	later := metav1.NewTime(t0.Add(time.Minute))

@@ -87,6 +87,19 @@ const (
 	// wrong, for example the storage or password Secret (or one of its keys) does not exist, or
 	// the converter image cannot be pulled. The message quotes the kubelet.
 	ReasonConfigurationError = "ConfigurationError"
+	// ReasonImageNotAllowed: the kubexport.io/converter-image annotation names an image the
+	// operator's --allowed-converter-images does not list. The export fails before it is queued
+	// and no Job is created: the converter receives the storage credentials, so only images the
+	// administrator allowed may run. Remove the annotation or have the image allowed.
+	ReasonImageNotAllowed = "ImageNotAllowed"
 	// ReasonJobFailed: the Job failed for a reason the operator does not know more about.
 	ReasonJobFailed = "JobFailed"
+)
+
+// Reasons of Events that are no condition's reason.
+const (
+	// ReasonConverterImageIgnored (a Warning Event, recorded when the Job is created): the
+	// kubexport.io/converter-image annotation asked for another image, but the operator allows
+	// none (--allowed-converter-images is empty), so the Job runs the operator's image.
+	ReasonConverterImageIgnored = "ConverterImageIgnored"
 )

@@ -13,7 +13,9 @@ const (
 	// cache only holds Jobs and pods carrying it.
 	LabelExportJob = "kubexport.io/export-job"
 	// AnnotationConverterImage overrides the operator's converter image for one ExportJob
-	// (for testing a new converter build).
+	// (for testing a new converter build), with an image the operator's
+	// --allowed-converter-images lists. Any other image fails the export with
+	// ReasonImageNotAllowed; without a list the annotation is ignored.
 	AnnotationConverterImage = "kubexport.io/converter-image"
 	// AnnotationBatchMembers, on a converter Job that carries several exports (a batch), lists
 	// the UIDs of its ExportJobs, comma-separated, in the order of the documents the converter

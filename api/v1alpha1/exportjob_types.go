@@ -228,7 +228,8 @@ type ExportJobStatus struct {
 	// (Succeeded). Failed: True when the export ended without a PDF, with the reason:
 	// PasswordProtected, Corrupt, UnsupportedFormat, TooLarge, ConversionTimeout,
 	// ConversionFailed, SourceNotFound, InvalidParameters, StorageError, DeadlineExceeded,
-	// BackoffLimitExceeded, ConfigurationError, JobConflict, JobFailed or Cancelled.
+	// BackoffLimitExceeded, ConfigurationError, JobConflict, ImageNotAllowed, JobFailed or
+	// Cancelled.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge

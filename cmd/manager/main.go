@@ -28,6 +28,7 @@ func main() {
 	cfg := controllers.DefaultConfig()
 	var (
 		metricsAddr, probeAddr, pullPolicy, scratch string
+		allowedImages                               string
 		leaderElect, secureMetrics, enableHTTP2     bool
 		workers                                     int
 	)
@@ -37,6 +38,10 @@ func main() {
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address of the /healthz and /readyz endpoints.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so only one of several replicas reconciles.")
 	flag.StringVar(&cfg.ConverterImage, "converter-image", envOr("CONVERTER_IMAGE", cfg.ConverterImage), "Image of the converter Jobs (env CONVERTER_IMAGE).")
+	flag.StringVar(&allowedImages, "allowed-converter-images", "", "Comma-separated images an ExportJob may pick with the "+
+		v1alpha1.AnnotationConverterImage+" annotation: exact references (repo:tag, repo@sha256:...), repositories with "+
+		"any tag or digest (ending in ':'), or path prefixes (ending in '/'). Empty: the annotation is ignored; "+
+		"otherwise an image outside the list fails the ExportJob with ImageNotAllowed.")
 	flag.StringVar(&pullPolicy, "converter-image-pull-policy", os.Getenv("CONVERTER_IMAGE_PULL_POLICY"), "Pull policy of the converter image: Always, IfNotPresent, Never; empty for Kubernetes' default.")
 	flag.StringVar(&cfg.DefaultBucket, "default-bucket", cfg.DefaultBucket, "Bucket used when an ExportJob names none.")
 	flag.StringVar(&cfg.DefaultStorageSecret, "default-storage-secret", cfg.DefaultStorageSecret, "Storage Secret used when an ExportJob names none (looked up in the ExportJob's namespace).")
@@ -75,6 +80,10 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.ImagePullPolicy = corev1.PullPolicy(pullPolicy)
+	if cfg.AllowedConverterImages, err = controllers.ParseAllowedImages(allowedImages); err != nil {
+		log.Error(err, "Invalid --allowed-converter-images")
+		os.Exit(1)
+	}
 
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
@@ -118,7 +127,8 @@ func main() {
 		log.Error(err, "Failed to set up ready check")
 		os.Exit(1)
 	}
-	log.Info("Starting manager", "converterImage", cfg.ConverterImage, "maxRunningExports", cfg.MaxRunningExports)
+	log.Info("Starting manager", "converterImage", cfg.ConverterImage, "allowedConverterImages", cfg.AllowedConverterImages,
+		"maxRunningExports", cfg.MaxRunningExports)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)

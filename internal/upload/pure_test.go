@@ -393,7 +393,7 @@ func TestFailureHintCoversEveryReason(t *testing.T) {
 		v1alpha1.ReasonTooLarge, v1alpha1.ReasonConversionTimeout, v1alpha1.ReasonConversionFailed, v1alpha1.ReasonSourceNotFound,
 		v1alpha1.ReasonStorageError, v1alpha1.ReasonInvalidParameters, v1alpha1.ReasonDeadlineExceeded,
 		v1alpha1.ReasonBackoffLimitExceeded, v1alpha1.ReasonCancelled, v1alpha1.ReasonJobConflict,
-		v1alpha1.ReasonConfigurationError, v1alpha1.ReasonJobFailed} {
+		v1alpha1.ReasonConfigurationError, v1alpha1.ReasonImageNotAllowed, v1alpha1.ReasonJobFailed} {
 		if h := FailureHint(r); h == generic || h == "" {
 			t.Errorf("reason %s has no specific hint", r)
 		}

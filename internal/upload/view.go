@@ -218,7 +218,7 @@ func FailureHint(reason string) string {
 		return "The export was cancelled. Upload the document again to convert it."
 	case v1alpha1.ReasonBackoffLimitExceeded, v1alpha1.ReasonJobFailed:
 		return "The conversion failed several times. Try again later; if it keeps failing, tell the administrator."
-	case v1alpha1.ReasonConfigurationError, v1alpha1.ReasonJobConflict:
+	case v1alpha1.ReasonConfigurationError, v1alpha1.ReasonJobConflict, v1alpha1.ReasonImageNotAllowed:
 		return "The conversion service is not set up correctly. Tell the administrator; the message above has the details."
 	}
 	return "The export failed. Try again; if it keeps failing, tell the administrator."

@@ -20,6 +20,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -102,7 +103,9 @@ func jobsOf(t testing.TB, name string) []batchv1.Job {
 }
 
 // slowImage is an image whose container never exits by itself: the cluster's pause image.
-// It stands in for a conversion that outlasts any deadline.
+// It stands in for a conversion that outlasts any deadline. Only registry.k8s.io/pause (kind's
+// and hack/local-cluster.sh's sandbox image) qualifies: config/dev's --allowed-converter-images
+// lists that repository. A KUBEXPORT_E2E_SLOW_IMAGE from elsewhere must be added there.
 func slowImage(t testing.TB) string {
 	t.Helper()
 	if img := os.Getenv("KUBEXPORT_E2E_SLOW_IMAGE"); img != "" {
@@ -115,13 +118,14 @@ func slowImage(t testing.TB) string {
 	for _, n := range nodes.Items {
 		for _, img := range n.Status.Images {
 			for _, name := range img.Names {
-				if strings.Contains(name, "/pause:") && !strings.Contains(name, "@sha256") {
+				if strings.HasPrefix(name, "registry.k8s.io/pause:") && !strings.Contains(name, "@sha256") {
 					return name
 				}
 			}
 		}
 	}
-	t.Fatal("no pause image on the nodes: set KUBEXPORT_E2E_SLOW_IMAGE to an image whose container runs until killed")
+	t.Fatal("no registry.k8s.io/pause image on the nodes: set KUBEXPORT_E2E_SLOW_IMAGE to an image whose container " +
+		"runs until killed, and allow it in config/dev's --allowed-converter-images")
 	return ""
 }
 
@@ -346,6 +350,40 @@ func TestCancel(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the cancelled export still has %d pods and %d Jobs", len(pods.Items), len(jobsOf(t, "e2e-cancel")))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// TestImageNotAllowed: an ExportJob naming a converter image outside config/dev's
+// --allowed-converter-images fails at once, and no Job ever runs that image.
+func TestImageNotAllowed(t *testing.T) {
+	putObject(t, "e2e/image/deck.pptx", docs.PPTX(1))
+	newExport(t, "e2e-image", "e2e/image/deck.pptx", func(ej *v1alpha1.ExportJob) {
+		ej.Annotations = map[string]string{v1alpha1.AnnotationConverterImage: "evil.example/converter:1"}
+	})
+	ej := waitExport(t, "e2e-image", long, finished)
+	if ej.Status.Phase != v1alpha1.PhaseFailed || ej.Status.Reason != v1alpha1.ReasonImageNotAllowed {
+		t.Errorf("%s/%s (%s), want Failed/ImageNotAllowed", ej.Status.Phase, ej.Status.Reason, ej.Status.Message)
+	}
+	// The operator writes the Failed status in the pass that would have created the Job, and a
+	// finished ExportJob never gets one: none now means none ever.
+	if jobs := jobsOf(t, "e2e-image"); len(jobs) != 0 {
+		t.Errorf("the ExportJob has %d Jobs, want none", len(jobs))
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		events := &eventsv1.EventList{}
+		if err := k8s.List(context.Background(), events, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range events.Items {
+			if e.Regarding.Kind == "ExportJob" && e.Regarding.Name == "e2e-image" && e.Reason == v1alpha1.ReasonImageNotAllowed {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no ImageNotAllowed Event for the ExportJob")
 		}
 		time.Sleep(time.Second)
 	}
