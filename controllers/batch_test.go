@@ -122,7 +122,7 @@ func TestBuildBatchJob(t *testing.T) {
 	if got := job.Annotations[v1alpha1.AnnotationBatchMembers]; got != "uid-a,uid-b" {
 		t.Errorf("members %q, want uid-a,uid-b", got)
 	}
-	var owners []string
+	owners := make([]string, 0, len(job.OwnerReferences))
 	for _, o := range job.OwnerReferences {
 		if o.Controller != nil && *o.Controller {
 			t.Errorf("owner %s is the controller: no export controls a batch alone", o.Name)

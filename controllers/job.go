@@ -265,12 +265,6 @@ func passwordEnv(name string, ref *corev1.SecretKeySelector) corev1.EnvVar {
 // cap, the scratch space and the storage connection. Exports only share a batch Job when they
 // share all of it (see batchKey).
 func sharedEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
-	env := []corev1.EnvVar{
-		{Name: contract.EnvMaxInputBytes, Value: strconv.FormatInt(cfg.MaxInputBytes, 10)},
-		{Name: contract.EnvScratchDir, Value: scratchPath},
-		{Name: "HOME", Value: scratchPath},
-		{Name: "TMPDIR", Value: scratchPath},
-	}
 	secret := storageSecret(ej, cfg)
 	fromSecret := func(name, key string, optional bool) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
@@ -279,13 +273,17 @@ func sharedEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
 			Optional:             ptr.To(optional),
 		}}}
 	}
-	return append(env,
+	return []corev1.EnvVar{
+		{Name: contract.EnvMaxInputBytes, Value: strconv.FormatInt(cfg.MaxInputBytes, 10)},
+		{Name: contract.EnvScratchDir, Value: scratchPath},
+		{Name: "HOME", Value: scratchPath},
+		{Name: "TMPDIR", Value: scratchPath},
 		fromSecret(contract.EnvStorageEndpoint, contract.SecretKeyEndpoint, false),
 		fromSecret(contract.EnvStorageAccessKey, contract.SecretKeyAccessKey, false),
 		fromSecret(contract.EnvStorageSecretKey, contract.SecretKeySecretKey, false),
 		fromSecret(contract.EnvStorageSecure, contract.SecretKeySecure, true),
 		fromSecret(contract.EnvStorageRegion, contract.SecretKeyRegion, true),
-	)
+	}
 }
 
 // storageSecret names the Secret holding ej's object-store connection.

@@ -22,6 +22,7 @@ import (
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 	"github.com/kubexport/kubexport/controllers"
+	"github.com/kubexport/kubexport/internal/contract"
 )
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 	flag.StringVar(&cfg.DefaultBucket, "default-bucket", cfg.DefaultBucket, "Bucket used when an ExportJob names none.")
 	flag.StringVar(&cfg.DefaultStorageSecret, "default-storage-secret", cfg.DefaultStorageSecret, "Storage Secret used when an ExportJob names none (looked up in the ExportJob's namespace).")
 	flag.IntVar(&cfg.MaxRunningExports, "max-running-exports", cfg.MaxRunningExports, "Converter Jobs running at once; further ExportJobs wait in Queued, oldest first.")
+	flag.IntVar(&cfg.MaxBatchSize, "max-batch-size", cfg.MaxBatchSize, fmt.Sprintf("Queued ExportJobs one converter Job may carry when exports wait for a slot (1 turns batching off, at most %d).", contract.MaxBatchDocuments))
 	flag.Int64Var(&cfg.MaxInputBytes, "max-input-bytes", cfg.MaxInputBytes, "Largest document the converter accepts; larger ones fail with TooLarge.")
 	flag.StringVar(&scratch, "scratch-size-limit", cfg.ScratchSizeLimit.String(), "Size limit of the converter's scratch volume.")
 	flag.IntVar(&workers, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Reconcile workers.")
@@ -128,7 +130,7 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("Starting manager", "converterImage", cfg.ConverterImage, "allowedConverterImages", cfg.AllowedConverterImages,
-		"maxRunningExports", cfg.MaxRunningExports)
+		"maxRunningExports", cfg.MaxRunningExports, "maxBatchSize", cfg.MaxBatchSize)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)

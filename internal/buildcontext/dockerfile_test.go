@@ -41,95 +41,129 @@ func parseDockerfile(file string, platform map[string]string) ([]goBuild, error)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		builds  []goBuild
-		global  = map[string]string{} // the ARGs before the first FROM that have a value
-		args    = global              // the stage's declared ARGs that have a value, by name
-		argList []string              // their names, in the order declared
-		env     [][2]string
-		inStage bool
-		workdir string
-		copied  string // where `COPY . <dest>` put the build context; "" if not (yet)
-	)
-	vars := func() map[string]string {
-		m := make(map[string]string, len(args)+len(env))
-		maps.Copy(m, args)
-		for _, kv := range env {
-			m[kv[0]] = kv[1]
-		}
-		return m
-	}
+	var builds []goBuild
+	st := &stage{global: map[string]string{}, platform: platform}
+	st.args = st.global
 	for _, in := range instructions {
 		where := fmt.Sprintf("%s:%d", file, in.line)
 		switch in.keyword {
 		case "FROM": // a new stage: nothing carries over from the previous one
-			inStage, args, argList, env, workdir, copied = true, map[string]string{}, nil, nil, "/", ""
+			st.enter()
 		case "ARG":
-			words, err := shellWords(in.rest, vars())
-			if err != nil {
+			if err := st.arg(in.rest); err != nil {
 				return nil, fmt.Errorf("%s: ARG: %w", where, err)
 			}
-			for _, w := range words {
-				name, value, hasValue := strings.Cut(w, "=")
-				if !hasValue && inStage { // in a stage: the global ARG's value, or the platform's
-					if value, hasValue = global[name]; !hasValue {
-						value, hasValue = platform[name]
-					}
-				}
-				if hasValue {
-					if _, seen := args[name]; !seen {
-						argList = append(argList, name)
-					}
-					args[name] = value
-				}
-			}
 		case "ENV":
-			words, err := shellWords(in.rest, vars())
-			if err != nil {
-				return nil, fmt.Errorf("%s: ENV: %w", where, err)
-			}
-			if len(words) > 0 && !strings.Contains(words[0], "=") { // legacy form: ENV NAME value
-				words = []string{words[0] + "=" + strings.Join(words[1:], " ")}
-			}
-			for _, w := range words {
-				name, value, ok := strings.Cut(w, "=")
-				if !ok {
-					return nil, fmt.Errorf("%s: ENV %s: %q has no '='", where, in.rest, w)
-				}
-				env = append(env, [2]string{name, value})
+			if err := st.setEnv(in.rest); err != nil {
+				return nil, fmt.Errorf("%s: ENV %s: %w", where, in.rest, err)
 			}
 		case "WORKDIR":
-			words, err := shellWords(in.rest, vars())
+			words, err := shellWords(in.rest, st.vars())
 			if err != nil || len(words) != 1 {
 				return nil, fmt.Errorf("%s: WORKDIR %s: want one path (%v)", where, in.rest, err)
 			}
-			workdir = resolve(workdir, words[0])
+			st.workdir = resolve(st.workdir, words[0])
 		case "COPY", "ADD":
 			if dest, ok := copiesContext(in.rest); ok {
-				copied = resolve(workdir, dest)
+				st.copied = resolve(st.workdir, dest)
 			}
 		case "RUN":
-			found, err := runBuilds(in.rest, vars())
+			found, err := runBuilds(in.rest, st.vars())
 			if err != nil {
 				return nil, fmt.Errorf("%s: RUN: %w", where, err)
 			}
-			if len(found) > 0 && copied != workdir {
-				return nil, fmt.Errorf("%s: go build runs in %s, but the build context was copied to %q", where, workdir, copied)
+			if len(found) > 0 && st.copied != st.workdir {
+				return nil, fmt.Errorf("%s: go build runs in %s, but the build context was copied to %q", where, st.workdir, st.copied)
 			}
 			for _, b := range found {
-				stageEnv := make([]string, 0, len(argList)+len(env)+len(b.Env))
-				for _, name := range argList {
-					stageEnv = append(stageEnv, name+"="+args[name])
-				}
-				for _, kv := range env {
-					stageEnv = append(stageEnv, kv[0]+"="+kv[1])
-				}
-				b.Env = append(stageEnv, b.Env...)
+				b.Env = append(st.environ(), b.Env...)
 				builds = append(builds, b)
 			}
 		}
 	}
 	return builds, nil
+}
+
+// stage is what parseDockerfile knows of the stage it is reading.
+type stage struct {
+	platform map[string]string
+	global   map[string]string // the ARGs before the first FROM that have a value
+	args     map[string]string // the stage's declared ARGs that have a value, by name
+	argList  []string          // their names, in the order declared
+	env      [][2]string
+	inStage  bool
+	workdir  string
+	copied   string // where `COPY . <dest>` put the build context; "" if not (yet)
+}
+
+func (st *stage) enter() {
+	st.inStage, st.args, st.argList, st.env, st.workdir, st.copied = true, map[string]string{}, nil, nil, "/", ""
+}
+
+// vars is what a shell in the stage would expand: its ARGs, then its ENVs.
+func (st *stage) vars() map[string]string {
+	m := make(map[string]string, len(st.args)+len(st.env))
+	maps.Copy(m, st.args)
+	for _, kv := range st.env {
+		m[kv[0]] = kv[1]
+	}
+	return m
+}
+
+// arg declares the ARGs of one instruction; inside a stage, an ARG without a value takes
+// the global ARG's value, or the platform's.
+func (st *stage) arg(rest string) error {
+	words, err := shellWords(rest, st.vars())
+	if err != nil {
+		return err
+	}
+	for _, w := range words {
+		name, value, hasValue := strings.Cut(w, "=")
+		if !hasValue && st.inStage {
+			if value, hasValue = st.global[name]; !hasValue {
+				value, hasValue = st.platform[name]
+			}
+		}
+		if hasValue {
+			if _, seen := st.args[name]; !seen {
+				st.argList = append(st.argList, name)
+			}
+			st.args[name] = value
+		}
+	}
+	return nil
+}
+
+// setEnv records the variables of one ENV instruction, in either of its two forms.
+func (st *stage) setEnv(rest string) error {
+	words, err := shellWords(rest, st.vars())
+	if err != nil {
+		return err
+	}
+	if len(words) > 0 && !strings.Contains(words[0], "=") { // legacy form: ENV NAME value
+		words = []string{words[0] + "=" + strings.Join(words[1:], " ")}
+	}
+	for _, w := range words {
+		name, value, ok := strings.Cut(w, "=")
+		if !ok {
+			return fmt.Errorf("%q has no '='", w)
+		}
+		st.env = append(st.env, [2]string{name, value})
+	}
+	return nil
+}
+
+// environ is the environment a RUN in the stage sees: its ARGs in declaration order, then
+// its ENVs.
+func (st *stage) environ() []string {
+	out := make([]string, 0, len(st.argList)+len(st.env))
+	for _, name := range st.argList {
+		out = append(out, name+"="+st.args[name])
+	}
+	for _, kv := range st.env {
+		out = append(out, kv[0]+"="+kv[1])
+	}
+	return out
 }
 
 // copiesContext reports whether COPY or ADD with these arguments copies the whole build
