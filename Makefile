@@ -86,6 +86,10 @@ bench: envtest-assets minio build ## Run the benchmarks (ratios against baseline
 	KUBEXPORT_MINIO="$$(cat bin/.minio-path)" go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./converter/ 2>&1 | grep -v '^{'
 	KUBEXPORT_MINIO="$$(cat bin/.minio-path)" KUBEBUILDER_ASSETS="$$(cat bin/.envtest-assets)" go test -run '^$$' -bench Uploader -benchtime 1x -timeout 30m ./internal/upload/ 2>&1 | grep -v '^{'
 
+.PHONY: bench-cluster
+bench-cluster: ## Benchmark on a local cluster: batching vs one Job per document vs warm unoconv listeners (KX_KEEP=1, KX_REUSE=1).
+	hack/bench-cluster.sh
+
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.
 	"$(GOLANGCI_LINT)" run

@@ -5,20 +5,19 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kubexport/kubexport/converter"
 	"github.com/kubexport/kubexport/internal/contract"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
+	"github.com/kubexport/kubexport/internal/testutil/unoconv"
 )
 
 // BenchmarkEngines measures, on the corpus's valid files plus generated small decks, in one run:
@@ -37,14 +36,7 @@ import (
 //	go test -run '^$' -bench Engines -benchtime 1x ./converter/
 func BenchmarkEngines(b *testing.B) {
 	bin := converterBinary(b)
-	soffice, err := exec.LookPath("soffice")
-	if err != nil {
-		b.Fatal("soffice not found")
-	}
-	unoconv, err := exec.LookPath("unoconv")
-	if err != nil {
-		b.Fatal("unoconv not found: apt-get install unoconv (needs python3-uno)")
-	}
+	soffice, script := unoconv.Tools(b)
 	inputs := benchInputs(b)
 	gen := b.TempDir()
 	for i := range 4 {
@@ -52,14 +44,15 @@ func BenchmarkEngines(b *testing.B) {
 	}
 	rounds := 1
 	if s := os.Getenv("KUBEXPORT_BENCH_ROUNDS"); s != "" {
+		var err error
 		if rounds, err = strconv.Atoi(s); err != nil || rounds < 1 {
 			b.Fatalf("KUBEXPORT_BENCH_ROUNDS=%q: want a positive integer", s)
 		}
 	}
-	port := freePort(b)
-	listener := startListener(b, soffice, port)
+	port := unoconv.FreePort(b)
+	listener := unoconv.StartListener(b, soffice, port)
 	defer listener()
-	timeUnoconv(b, unoconv, port, inputs[0]) // the listener's first document loads its modules
+	unoconv.Time(b, script, port, inputs[0]) // the listener's first document loads its modules
 
 	n := len(inputs)
 	raw, cold, warm, uno := make([][]time.Duration, n), make([][]time.Duration, n), make([][]time.Duration, n), make([][]time.Duration, n)
@@ -83,7 +76,7 @@ func BenchmarkEngines(b *testing.B) {
 		}
 		u := func() {
 			for k, in := range inputs {
-				uno[k] = append(uno[k], timeUnoconv(b, unoconv, port, in))
+				uno[k] = append(uno[k], unoconv.Time(b, script, port, in))
 			}
 		}
 		if i%2 == 0 {
@@ -231,58 +224,4 @@ func rssOf(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-// startListener starts a warm soffice listening for UNO connections on 127.0.0.1:port with
-// its own profile, converts one document through it to finish its start, and returns a stop
-// function that kills its process group.
-func startListener(b *testing.B, soffice string, port int) func() {
-	dir := b.TempDir()
-	cmd := exec.Command(soffice, "--headless", "--invisible", "--norestore", "--nologo", "--nodefault",
-		"-env:UserInstallation=file://"+filepath.Join(dir, "profile"),
-		fmt.Sprintf("--accept=socket,host=127.0.0.1,port=%d;urp;StarOffice.ComponentContext", port))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	stop := func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-	}
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			stop()
-			b.Fatal("the soffice listener did not accept connections within a minute")
-		}
-	}
-	return stop
-}
-
-func timeUnoconv(b *testing.B, unoconv string, port int, input string) time.Duration {
-	out := filepath.Join(b.TempDir(), "out.pdf")
-	start := time.Now()
-	// Debian's python3, the one with the uno module (another python3 may come first on PATH).
-	cmd := exec.Command("/usr/bin/python3", unoconv, "--no-launch", "--port", strconv.Itoa(port), "-f", "pdf", "-o", out, input)
-	o, err := cmd.CombinedOutput()
-	d := time.Since(start)
-	if err != nil {
-		b.Fatalf("unoconv %s: %v\n%s", input, err, o)
-	}
-	if _, err := os.Stat(out); err != nil {
-		b.Fatalf("unoconv wrote no PDF for %s\n%s", input, o)
-	}
-	return d
-}
-
-func freePort(b *testing.B) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
