@@ -82,8 +82,8 @@ func planBatches(queue []queueEntry, free, maxBatch int, started func(queueEntry
 			continue
 		}
 		group := []queueEntry{head}
-		for j := i + 1; j < len(waiting) && len(group) < maxBatch && !head.single; j++ {
-			if !placed[j] && !waiting[j].single && waiting[j].batchKey == head.batchKey {
+		for j := i + 1; j < len(waiting) && len(group) < maxBatch && !head.single(); j++ {
+			if !placed[j] && !waiting[j].single() && waiting[j].batchKey == head.batchKey {
 				group = append(group, waiting[j])
 				placed[j] = true
 			}

@@ -23,10 +23,13 @@ func TestPlanBatches(t *testing.T) {
 	// e(name, second, key): a queued export created at t0+second, compatible with those of the
 	// same key; names ending in "!" must run alone.
 	e := func(name string, sec int, key string) queueEntry {
-		single := strings.HasSuffix(name, "!")
-		name = strings.TrimSuffix(name, "!")
+		recorded := ""
+		if strings.HasSuffix(name, "!") {
+			name = strings.TrimSuffix(name, "!")
+			recorded = name + "-convert"
+		}
 		return queueEntry{uid: types.UID(name), key: types.NamespacedName{Namespace: "ns", Name: name},
-			createdAt: metav1.NewTime(t0.Add(time.Duration(sec) * time.Second)), batchKey: key, single: single}
+			createdAt: metav1.NewTime(t0.Add(time.Duration(sec) * time.Second)), batchKey: key, recordedJob: recorded}
 	}
 	twenty := make([]queueEntry, 0, 20)
 	for i := range 20 {
@@ -298,7 +301,7 @@ func TestRequeuedStatus(t *testing.T) {
 			t.Errorf("condition %s = %+v, want %s/Requeued", typ, c, want)
 		}
 	}
-	if len(indexQueued(&v1alpha1.ExportJob{Status: st})) == 0 || !newQueueEntry(&v1alpha1.ExportJob{Status: st}, DefaultConfig()).single {
+	if len(indexQueued(&v1alpha1.ExportJob{Status: st})) == 0 || !newQueueEntry(&v1alpha1.ExportJob{Status: st}, DefaultConfig()).single() {
 		t.Error("a requeued export is not back in the queue as one that runs alone")
 	}
 }

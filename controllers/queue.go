@@ -80,15 +80,18 @@ type queueEntry struct {
 	createdAt metav1.Time
 	// batchKey is what it must share with others to share a Job (see batchKey).
 	batchKey string
-	// single is set when it must run in a Job of its own: it was in a batch that did not
-	// finish it (status.jobName then already names its own Job).
-	single bool
+	// recordedJob is the Job its status records: empty, or its own Job's name when it must
+	// run in a Job of its own (a batch did not finish it).
+	recordedJob string
 }
 
 func newQueueEntry(ej *v1alpha1.ExportJob, cfg Config) queueEntry {
 	return queueEntry{uid: ej.UID, key: client.ObjectKeyFromObject(ej), createdAt: ej.CreationTimestamp,
-		batchKey: batchKey(ej, cfg), single: ej.Status.JobName != ""}
+		batchKey: batchKey(ej, cfg), recordedJob: ej.Status.JobName}
 }
+
+// single reports whether the export must run in a Job of its own.
+func (e queueEntry) single() bool { return e.recordedJob != "" }
 
 // queueOrder sorts oldest first; ties (creation times have second precision) by namespace and
 // name, so every operator instance agrees on the order.
@@ -159,9 +162,9 @@ func (a *admission) running(ctx context.Context, c client.Reader, queued []queue
 	for i := range jobs.Items {
 		active[client.ObjectKeyFromObject(&jobs.Items[i])] = true
 	}
-	inQueue := make(map[types.UID]bool, len(queued))
+	inQueue := make(map[types.UID]queueEntry, len(queued))
 	for _, e := range queued {
-		inQueue[e.uid] = true
+		inQueue[e.uid] = e
 	}
 	now := a.clock.Now()
 	for uid, e := range a.pending {
@@ -173,7 +176,11 @@ func (a *admission) running(ctx context.Context, c client.Reader, queued []queue
 		if err != nil {
 			return 0, err
 		}
-		if seen && !inQueue[uid] {
+		q, queuedNow := inQueue[uid]
+		// Done once the Job is seen and the export left the queue, or once the export is
+		// back in the queue recording another Job: requeued from a batch to run alone, the
+		// batch's expectation no longer holds a slot or marks it started.
+		if (seen && !queuedNow) || (queuedNow && q.recordedJob != "" && q.recordedJob != e.job.Name) {
 			delete(a.pending, uid)
 			continue
 		}

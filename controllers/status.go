@@ -89,6 +89,10 @@ func judge(ej *v1alpha1.ExportJob, obs observation, cfg Config, now time.Time) v
 				message: fmt.Sprintf("The %s annotation asks for an image the operator does not run: %v; "+
 					"remove the annotation or ask the administrator to allow the image", v1alpha1.AnnotationConverterImage, err)}
 		}
+		if ej.Status.Phase == v1alpha1.PhaseQueued && ej.Status.Reason == v1alpha1.ReasonRequeued {
+			// Back from a batch: it keeps saying why until its own Job starts.
+			return verdict{phase: v1alpha1.PhaseQueued, reason: v1alpha1.ReasonRequeued, message: ej.Status.Message}
+		}
 		return verdict{phase: v1alpha1.PhaseQueued, reason: v1alpha1.ReasonWaitingForSlot,
 			message: fmt.Sprintf("Waiting for a free slot: at most %d exports run at once, oldest first",
 				cfg.MaxRunningExports)}

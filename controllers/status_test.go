@@ -65,6 +65,18 @@ func TestJudge(t *testing.T) {
 			obs:       observation{},
 			wantPhase: v1alpha1.PhaseQueued, wantReason: v1alpha1.ReasonWaitingForSlot, wantMessage: "at most 10 exports",
 		},
+		"requeued from a batch, no Job of its own yet: still says why it waits": {
+			ej: testutil.MakeExportJob("deck", "team").Status(v1alpha1.ExportJobStatus{Phase: v1alpha1.PhaseQueued,
+				Reason: v1alpha1.ReasonRequeued, Message: "Batch Job a-batch ended without a report", JobName: "deck-convert"}).Obj(),
+			obs:       observation{},
+			wantPhase: v1alpha1.PhaseQueued, wantReason: v1alpha1.ReasonRequeued, wantMessage: "a-batch ended without a report",
+		},
+		"requeued, cancelled before its own Job: cancelled": {
+			ej: testutil.MakeExportJob("deck", "team").Cancel().Status(v1alpha1.ExportJobStatus{Phase: v1alpha1.PhaseQueued,
+				Reason: v1alpha1.ReasonRequeued, JobName: "deck-convert"}).Obj(),
+			obs:       observation{},
+			wantPhase: v1alpha1.PhaseCancelled, wantReason: v1alpha1.ReasonCancelled,
+		},
 		"image outside the allowlist: failed, never queued": {
 			ej: evil, allowed: allowed, obs: observation{},
 			wantPhase: v1alpha1.PhaseFailed, wantReason: v1alpha1.ReasonImageNotAllowed, wantMessage: `"evil.example/converter:1"`,

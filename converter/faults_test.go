@@ -172,14 +172,15 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	}
 }
 
-// TestHangingDocumentCostsOneDeadline stops the worker on one document of a batch of 6 (a small
-// batch: two shared cores): that document times out after one deadline, the others convert.
+// TestHangingDocumentCostsOneDeadline stops the worker on one document in the middle of a
+// batch of 50: that document times out after one deadline, the other 49 convert in a fresh
+// worker.
 func TestHangingDocumentCostsOneDeadline(t *testing.T) {
 	t.Parallel()
 	const timeout = 8 * time.Second
-	inputs, pages := batchInputs(t, 6)
+	inputs, pages := batchInputs(t, 50)
 	b := startBatch(t, inputs, "--timeout", timeout.String())
-	const victim = 3
+	const victim = 25
 	start := time.Now()
 	var hung time.Duration
 	for i := range len(inputs) {

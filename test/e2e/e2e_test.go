@@ -92,14 +92,24 @@ func pdfPages(t testing.TB, key string) int {
 	return info.Pages
 }
 
-// jobsOf returns the converter Jobs of an ExportJob.
+// jobsOf returns the converter Jobs of an ExportJob: its own, and the batch Jobs it is a
+// member of (every member owns its batch Job).
 func jobsOf(t testing.TB, name string) []batchv1.Job {
 	t.Helper()
 	list := &batchv1.JobList{}
-	if err := k8s.List(context.Background(), list, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelExportJob: name}); err != nil {
+	if err := k8s.List(context.Background(), list, client.InNamespace(ns), client.HasLabels{v1alpha1.LabelExportJob}); err != nil {
 		t.Fatal(err)
 	}
-	return list.Items
+	var jobs []batchv1.Job
+	for _, j := range list.Items {
+		for _, o := range j.OwnerReferences {
+			if o.Kind == "ExportJob" && o.Name == name {
+				jobs = append(jobs, j)
+				break
+			}
+		}
+	}
+	return jobs
 }
 
 // slowImage is an image whose container never exits by itself: the cluster's pause image.
@@ -186,25 +196,34 @@ type exportView struct {
 
 func upload(t testing.TB, name string, data []byte) exportView {
 	t.Helper()
+	id, err := post(name, data)
+	if err != nil {
+		t.Fatalf("uploading %s: %v", name, err)
+	}
+	return exportView{ID: id}
+}
+
+// post uploads a document through the uploader's API and returns the export's id.
+func post(name string, data []byte) (string, error) {
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	fw, err := mw.CreateFormFile("file", name)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	_, _ = fw.Write(data)
 	_ = mw.Close()
 	resp, err := http.Post(uploaderURL+"/api/v1/exports", mw.FormDataContentType(), &body)
 	if err != nil {
-		t.Fatalf("uploading %s: %v", name, err)
+		return "", err
 	}
 	defer resp.Body.Close()
 	var v exportView
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted || json.Unmarshal(raw, &v) != nil || v.ID == "" {
-		t.Fatalf("uploading %s: %s %s", name, resp.Status, raw)
+		return "", fmt.Errorf("%s %s", resp.Status, raw)
 	}
-	return v
+	return v.ID, nil
 }
 
 func exportStatus(t testing.TB, id string) exportView {
@@ -280,6 +299,84 @@ func TestUploadCorpus(t *testing.T) {
 		info, err := converter.InspectPDF(path)
 		if err != nil || info.Pages != s.file.Pages {
 			t.Errorf("%s: downloaded PDF has %d pages (err %v), want %d", s.file.Path, info.Pages, err, s.file.Pages)
+		}
+	}
+}
+
+// TestBatchingUnderLoad uploads 30 corpus documents at once, more than
+// --max-running-exports: the queue that forms is packed into batch Jobs, and every export
+// still ends with its own manifest outcome.
+func TestBatchingUnderLoad(t *testing.T) {
+	const n = 30
+	dir, files := corpus.Load(t)
+	type sent struct {
+		file corpus.File
+		id   string
+		err  error
+	}
+	all := make([]sent, n)
+	var wg sync.WaitGroup
+	for i := range all {
+		f := files[i%len(files)]
+		data, err := os.ReadFile(filepath.Join(dir, f.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all[i].file = f
+		wg.Go(func() { all[i].id, all[i].err = post(filepath.Base(f.Path), data) })
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		for _, s := range all {
+			if s.id != "" {
+				req, _ := http.NewRequest(http.MethodDelete, uploaderURL+"/api/v1/exports/"+s.id, nil)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+				}
+			}
+		}
+	})
+	for _, s := range all {
+		if s.err != nil {
+			t.Fatalf("uploading %s: %v", s.file.Path, s.err)
+		}
+	}
+	jobs := map[string][]string{} // converter Job -> the exports it carried
+	for _, s := range all {
+		ej := waitExport(t, s.id, 3*long, finished)
+		jobs[ej.Status.JobName] = append(jobs[ej.Status.JobName], s.id)
+		switch {
+		case s.file.Valid():
+			if ej.Status.Phase != v1alpha1.PhaseSucceeded || ej.Status.Output == nil || int(ej.Status.Output.Pages) != s.file.Pages {
+				t.Errorf("%s (%s, Job %s): %s/%s (%s) output %+v, want Succeeded with %d pages", s.file.Path, s.id,
+					ej.Status.JobName, ej.Status.Phase, ej.Status.Reason, ej.Status.Message, ej.Status.Output, s.file.Pages)
+				continue
+			}
+			if got := pdfPages(t, ej.Status.Output.Key); got != s.file.Pages {
+				t.Errorf("%s: the PDF in MinIO has %d pages, want %d", s.file.Path, got, s.file.Pages)
+			}
+			if len(ej.Status.Output.SHA256) != 64 || ej.Status.Output.SizeBytes == 0 {
+				t.Errorf("%s: output %+v lacks its sha256 or size", s.file.Path, ej.Status.Output)
+			}
+		case ej.Status.Phase != v1alpha1.PhaseFailed || ej.Status.Reason != s.file.Reason:
+			t.Errorf("%s (%s, Job %s): %s/%s (%s), want Failed/%s", s.file.Path, s.id, ej.Status.JobName,
+				ej.Status.Phase, ej.Status.Reason, ej.Status.Message, s.file.Reason)
+		}
+	}
+	largest := 0
+	for job, ids := range jobs {
+		largest = max(largest, len(ids))
+		if len(ids) > 1 && !strings.HasSuffix(job, "-batch") {
+			t.Errorf("Job %s carried %d exports but is not a batch Job", job, len(ids))
+		}
+	}
+	t.Logf("%d exports in %d converter Jobs, the largest carried %d", n, len(jobs), largest)
+	if largest < 2 {
+		t.Errorf("no converter Job carried more than one export: %v", jobs)
+	}
+	for _, s := range all {
+		if got := jobsOf(t, s.id); len(got) != 1 {
+			t.Errorf("%s has %d converter Jobs, want exactly 1", s.id, len(got))
 		}
 	}
 }
