@@ -100,7 +100,7 @@ func TestBatchesInQueueOrder(t *testing.T) {
 	ns := testNamespace(t)
 	startOperator(t, ns, batchConfig(1, 8))
 	busy := occupy(t, ns)
-	var names []string
+	names := make([]string, 0, 20)
 	for i := range 20 {
 		names = append(names, fmt.Sprintf("q%02d", i))
 		newExport(t, testutil.MakeExportJob(names[i], ns))

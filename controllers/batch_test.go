@@ -24,9 +24,8 @@ func TestPlanBatches(t *testing.T) {
 	// same key; names ending in "!" must run alone.
 	e := func(name string, sec int, key string) queueEntry {
 		recorded := ""
-		if strings.HasSuffix(name, "!") {
-			name = strings.TrimSuffix(name, "!")
-			recorded = name + "-convert"
+		if base, single := strings.CutSuffix(name, "!"); single {
+			name, recorded = base, base+"-convert"
 		}
 		return queueEntry{uid: types.UID(name), key: types.NamespacedName{Namespace: "ns", Name: name},
 			createdAt: metav1.NewTime(t0.Add(time.Duration(sec) * time.Second)), batchKey: key, recordedJob: recorded}
