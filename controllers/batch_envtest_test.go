@@ -219,10 +219,11 @@ func TestBatchPodKilledRerunsAlone(t *testing.T) {
 }
 
 // TestCancelInsideBatch: a cancelled export of a running batch ends Cancelled at once, the batch
-// Job goes on, and the others get their results.
+// Job goes on, and the others get their results; once the batch Job ended, a cleanup Job
+// removes the PDF the batch may have written for the cancelled export.
 func TestCancelInsideBatch(t *testing.T) {
 	ns := testNamespace(t)
-	startOperator(t, ns, batchConfig(1, 8))
+	op := startOperator(t, ns, batchConfig(1, 8))
 	busy := occupy(t, ns)
 	for _, n := range []string{"a", "b", "c"} {
 		newExport(t, testutil.MakeExportJob(n, ns))
@@ -249,6 +250,30 @@ func TestCancelInsideBatch(t *testing.T) {
 	waitFor(t, ns, "c", v1alpha1.PhaseSucceeded, v1alpha1.ReasonSucceeded)
 	if ej := getExport(t, ns, "b"); ej.Status.Phase != v1alpha1.PhaseCancelled || ej.Status.Output != nil {
 		t.Errorf("b: %s with output %+v after the batch reported, want Cancelled and no output", ej.Status.Phase, ej.Status.Output)
+	}
+	// Not while the batch Job runs: it may still write the PDF.
+	cleanup := types.NamespacedName{Namespace: ns, Name: "b-cleanup"}
+	op.look(t, ns, "b")
+	if err := k8s.Get(context.Background(), cleanup, &batchv1.Job{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("cleanup Job before the batch Job ended: %v", err)
+	}
+	setJobStatus(t, batch, func(j *batchv1.Job) { testutil.JobCompleted(j, time.Now()) })
+	job := &batchv1.Job{}
+	eventually(t, wait, func() error { return k8s.Get(context.Background(), cleanup, job) })
+	c := job.Spec.Template.Spec.Containers[0]
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if fmt.Sprint(c.Args) != "[remove]" || env[contract.EnvOutputKey] != ns+"/b/b.pdf" || !metav1.IsControlledBy(job, getExport(t, ns, "b")) {
+		t.Errorf("cleanup Job args %v, output key %q, owners %+v; want [remove], %s/b/b.pdf, controlled by b",
+			c.Args, env[contract.EnvOutputKey], job.OwnerReferences, ns)
+	}
+	eventually(t, wait, func() error { return hasEvent(ns, "b", v1alpha1.ReasonRemovingOutput) })
+	for _, n := range []string{"a", "c"} {
+		if err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: n + "-cleanup"}, &batchv1.Job{}); !apierrors.IsNotFound(err) {
+			t.Errorf("%s, not cancelled, got a cleanup Job: %v", n, err)
+		}
 	}
 }
 

@@ -186,6 +186,63 @@ func TestBatchJobNames(t *testing.T) {
 	}
 }
 
+func TestCleanupJobNames(t *testing.T) {
+	long := strings.Repeat("x", 60)
+	for name, want := range map[string]string{
+		"deck": "deck-cleanup",
+		long:   "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-37d12e35-cleanup",
+	} {
+		got := CleanupJobName(name)
+		if got != want || len(got) > 63 || got == JobName(name) || got == BatchJobName(name) {
+			t.Errorf("CleanupJobName(%q) = %q (%d), want %q", name, got, len(got), want)
+		}
+	}
+}
+
+func TestBuildCleanupJob(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ConverterImage = "kubexport/converter:test"
+	cfg.AllowedConverterImages = []string{"other/"}
+	ej := testutil.MakeExportJob("deck", "team").Output("pdfs", "out/deck.pdf").StorageSecret("creds").
+		Annotation(v1alpha1.AnnotationConverterImage, "other/converter:1").Obj()
+	job := BuildCleanupJob(ej, cfg)
+
+	if job.Name != "deck-cleanup" || job.Namespace != "team" || job.Labels[v1alpha1.LabelExportJob] != "deck" {
+		t.Errorf("Job %s/%s labels %v", job.Namespace, job.Name, job.Labels)
+	}
+	if len(job.OwnerReferences) != 1 || job.OwnerReferences[0].UID != "uid-deck" || !*job.OwnerReferences[0].Controller {
+		t.Errorf("owners %+v, want the export as controller", job.OwnerReferences)
+	}
+	if *job.Spec.BackoffLimit != 3 || *job.Spec.ActiveDeadlineSeconds != 300 || job.Spec.PodFailurePolicy != nil {
+		t.Errorf("backoffLimit %d, deadline %d, podFailurePolicy %v", *job.Spec.BackoffLimit, *job.Spec.ActiveDeadlineSeconds, job.Spec.PodFailurePolicy)
+	}
+	c := job.Spec.Template.Spec.Containers[0]
+	// The operator's own image even when the export's annotation names an allowed one: the
+	// cleanup gets storage credentials and needs nothing from a custom build.
+	if c.Image != "kubexport/converter:test" || fmt.Sprint(c.Args) != "[remove]" {
+		t.Errorf("image %q args %v, want kubexport/converter:test [remove]", c.Image, c.Args)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if env[contract.EnvOutputBucket].Value != "pdfs" || env[contract.EnvOutputKey].Value != "out/deck.pdf" {
+		t.Errorf("output %q/%q, want pdfs/out/deck.pdf", env[contract.EnvOutputBucket].Value, env[contract.EnvOutputKey].Value)
+	}
+	if ref := env[contract.EnvStorageSecretKey].ValueFrom; ref == nil || ref.SecretKeyRef.Name != "creds" {
+		t.Errorf("storage secret key from %+v, want Secret creds", ref)
+	}
+	for _, name := range []string{contract.EnvSourceKey, contract.EnvDocuments, contract.EnvPassword} {
+		if _, ok := env[name]; ok {
+			t.Errorf("env has %s: a cleanup converts nothing", name)
+		}
+	}
+	if sc := c.SecurityContext; !*sc.ReadOnlyRootFilesystem || *sc.AllowPrivilegeEscalation || job.Spec.Template.Spec.AutomountServiceAccountToken == nil ||
+		*job.Spec.Template.Spec.AutomountServiceAccountToken {
+		t.Error("the cleanup pod lost the converter pod's hardening")
+	}
+}
+
 func TestJudgeBatch(t *testing.T) {
 	a := testutil.MakeExportJob("a", "team").Obj()
 	b := testutil.MakeExportJob("b", "team").Obj()

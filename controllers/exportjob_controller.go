@@ -76,6 +76,9 @@ func (r *ExportJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		if err := r.stopLeftoverJob(ctx, ej); err != nil {
 			return ctrl.Result{}, err
 		}
+		if err := r.removeCancelledOutput(ctx, ej); err != nil {
+			return ctrl.Result{}, err
+		}
 		return r.expireIfDue(ctx, ej)
 	}
 
@@ -133,6 +136,39 @@ func (r *ExportJobReconciler) stopLeftoverJob(ctx context.Context, ej *v1alpha1.
 		return nil
 	}
 	return r.deleteJob(ctx, job)
+}
+
+// removeCancelledOutput starts the cleanup Job of an export cancelled inside a batch once the
+// batch Job has ended: until then the batch may still write the PDF, and the batch Job's end
+// brings every member back (each owns it). The cleanup Job's name is deterministic, so it is
+// created once, and it stays (owned by the export) as the record that it ran.
+func (r *ExportJobReconciler) removeCancelledOutput(ctx context.Context, ej *v1alpha1.ExportJob) error {
+	if ej.Status.Phase != v1alpha1.PhaseCancelled || !inBatch(ej) {
+		return nil
+	}
+	batch := &batchv1.Job{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: ej.Namespace, Name: ej.Status.JobName}, batch)
+	switch {
+	case err == nil && !jobFinished(batch) && batch.DeletionTimestamp.IsZero():
+		return nil
+	case err != nil && !apierrors.IsNotFound(err):
+		return fmt.Errorf("getting batch Job %s: %w", ej.Status.JobName, err)
+	}
+	job := BuildCleanupJob(ej, r.Config)
+	err = r.Get(ctx, client.ObjectKeyFromObject(job), &batchv1.Job{})
+	if !apierrors.IsNotFound(err) {
+		return client.IgnoreNotFound(err)
+	}
+	if err := r.Create(ctx, job); apierrors.IsAlreadyExists(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("creating cleanup Job %s: %w", job.Name, err)
+	}
+	bucket, key := ej.OutputLocation(r.Config.DefaultBucket)
+	r.Recorder.Eventf(ej, job, corev1.EventTypeNormal, v1alpha1.ReasonRemovingOutput, "RemoveOutput",
+		"Batch Job %s went on after the cancel and may have written %s/%s: Job %s removes it",
+		ej.Status.JobName, bucket, key, job.Name)
+	return nil
 }
 
 // jobNameOf is the name of the Job ej runs in: the one its status records (a batch's, or its own

@@ -35,6 +35,8 @@ const (
 	jobNameSuffix  = "-convert"
 	// batchNameSuffix ends the name of a Job that carries several exports.
 	batchNameSuffix = "-batch"
+	// cleanupNameSuffix ends the name of the Job removing a cancelled export's PDF.
+	cleanupNameSuffix = "-cleanup"
 )
 
 // Config is the operator-wide configuration of converter Jobs, set from the manager's flags.
@@ -101,6 +103,53 @@ func JobName(ejName string) string {
 // export's own Job.
 func BatchJobName(head string) string {
 	return childName(head, batchNameSuffix)
+}
+
+// CleanupJobName is the deterministic name of the Job removing the PDF of an export cancelled
+// inside a batch: "<name>-cleanup", shortened like JobName.
+func CleanupJobName(ejName string) string {
+	return childName(ejName, cleanupNameSuffix)
+}
+
+// cleanupDeadlineSeconds and cleanupRetries bound the cleanup Job: one object deletion.
+const (
+	cleanupDeadlineSeconds = 300
+	cleanupRetries         = 3
+)
+
+// BuildCleanupJob returns the Job removing ej's PDF, for an export cancelled inside a batch
+// whose Job went on and may have written it anyway. It runs `converter remove` from the
+// operator's own converter image (never an annotated one) with the export's storage Secret:
+// the operator holds no storage credentials itself. Pure, like BuildJob.
+func BuildCleanupJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
+	outBucket, outKey := ej.OutputLocation(cfg.DefaultBucket)
+	env := append([]corev1.EnvVar{
+		{Name: contract.EnvOutputBucket, Value: outBucket},
+		{Name: contract.EnvOutputKey, Value: outKey},
+	}, sharedEnv(ej, cfg)...)
+	spec := converterPodSpec(env, cfg, cfg.ConverterImage)
+	spec.Containers[0].Args = []string{"remove"}
+	jobLabels := map[string]string{
+		labelName:               "kubexport-cleanup",
+		labelManagedBy:          "kubexport",
+		v1alpha1.LabelExportJob: ej.Name,
+	}
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            CleanupJobName(ej.Name),
+			Namespace:       ej.Namespace,
+			Labels:          jobLabels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ej, v1alpha1.GroupVersion.WithKind("ExportJob"))},
+		},
+		Spec: batchv1.JobSpec{
+			ActiveDeadlineSeconds: ptr.To(int64(cleanupDeadlineSeconds)),
+			BackoffLimit:          ptr.To(int32(cleanupRetries)),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: jobLabels},
+				Spec:       spec,
+			},
+		},
+	}
 }
 
 func childName(ejName, suffix string) string {

@@ -102,4 +102,8 @@ const (
 	// kubexport.io/converter-image annotation asked for another image, but the operator allows
 	// none (--allowed-converter-images is empty), so the Job runs the operator's image.
 	ReasonConverterImageIgnored = "ConverterImageIgnored"
+	// ReasonRemovingOutput (a Normal Event on a Cancelled export): the export was cancelled
+	// inside a batch Job that went on and may have written its PDF anyway; once the batch Job
+	// ended, a Job of its own (`<name>-cleanup`, the operator's converter image) removes it.
+	ReasonRemovingOutput = "RemovingOutput"
 )

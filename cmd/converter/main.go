@@ -6,6 +6,8 @@
 //	converter convert [flags] INPUT OUTPUT
 //	                                      Local mode: same validation, conversion and
 //	                                      classification; the Result as one JSON line on stdout.
+//	converter remove                      Job mode: deletes the PDF at the output location the
+//	                                      environment names (an export cancelled in a batch).
 //	converter make-profile DIR           Creates the LibreOffice profile template workers copy
 //	                                      (the image's build runs it).
 //	converter convert [flags] INPUT... DIR
@@ -70,6 +72,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		res, code := converter.RunJobFromEnv(ctx, converter.Converter{Logger: logger}, os.Getenv)
 		fmt.Fprintln(stdout, string(res.Encode()))
 		return code
+	case "remove":
+		// The PDF of an export cancelled inside a batch: the operator has no storage access.
+		return converter.RemoveOutputFromEnv(ctx, slog.New(slog.NewJSONHandler(stderr, nil)), os.Getenv)
 	case "convert":
 		return convert(ctx, args[1:], stdout, stderr)
 	case "make-profile":
@@ -99,6 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   converter run
+  converter remove                         (deletes the PDF at KUBEXPORT_OUTPUT_BUCKET/KEY)
   converter convert [flags] INPUT OUTPUT   (converter convert -h lists the flags)
   converter convert [flags] INPUT... DIRECTORY
   converter make-profile DIRECTORY         (creates the LibreOffice profile template; image build)
