@@ -80,7 +80,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&c.MaxStreamDuration, "max-stream-duration", c.MaxStreamDuration, "End event streams after this long (clients reconnect).")
 	fs.DurationVar(&c.PresignExpiry, "presign-expiry", c.PresignExpiry, "Validity of ?redirect=true download URLs.")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "Time in-flight uploads get to finish at shutdown (keep terminationGracePeriodSeconds above it).")
-	fs.StringVar(&c.TokenFile, "token-file", getenv("KUBEXPORT_TOKEN_FILE"), "File with the accepted bearer tokens, one per line (a mounted Secret); empty disables authentication.")
+	var auth string
+	fs.StringVar(&auth, "auth", getenv("KUBEXPORT_AUTH"), "How callers authenticate: kubernetes (bearer tokens reviewed by the API server, RBAC on exportjobs), token-file (the tokens of --token-file) or none (an open API). Default: token-file with --token-file, else none (env KUBEXPORT_AUTH).")
+	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", c.AuthCacheTTL, "With --auth=kubernetes, how long a token review or permission check is reused.")
+	fs.IntVar(&c.AuthCacheSize, "auth-cache-size", c.AuthCacheSize, "With --auth=kubernetes, how many token reviews and permission checks are cached (each).")
+	fs.StringVar(&c.TokenFile, "token-file", getenv("KUBEXPORT_TOKEN_FILE"), "File with the accepted bearer tokens, one per line (a mounted Secret), for --auth=token-file.")
 	fs.DurationVar(&c.TokenReloadInterval, "token-reload-interval", c.TokenReloadInterval, "How often the token file is checked for changes.")
 	fs.StringVar(&level, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error.")
 	fs.StringVar(&format, "log-format", envOr("LOG_FORMAT", "json"), "json or text.")
@@ -107,6 +111,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	default:
 		return o, fmt.Errorf("--log-format %q: want json or text", format)
 	}
+	c.Auth = upload.AuthMode(auth)
 	c.Version = version
 	if err := c.Validate(); err != nil {
 		return o, err

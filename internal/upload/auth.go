@@ -3,6 +3,7 @@ package upload
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 )
 
 // tokenSet holds the accepted bearer tokens, read from a file with one token per line (a mounted
@@ -135,11 +138,66 @@ func bearerToken(h string) string {
 	return strings.TrimSpace(tok)
 }
 
-// authenticate wraps an API handler: with tokens configured every request needs a valid bearer
-// token. allowQuery also accepts ?access_token=, for EventSource, which cannot send headers;
-// only the events endpoint allows it, and the query is never logged.
-func (s *Server) authenticate(next http.Handler, allowQuery bool) http.Handler {
-	if s.tokens == nil {
+// AuthMode says how the API authenticates and authorizes its callers.
+type AuthMode string
+
+const (
+	// AuthKubernetes validates bearer tokens with the API server (TokenReview) and authorizes
+	// every request with a SubjectAccessReview on exportjobs; callers see only their own exports
+	// unless they may list exportjobs.
+	AuthKubernetes AuthMode = "kubernetes"
+	// AuthTokenFile accepts the static tokens of Config.TokenFile; every holder sees everything.
+	AuthTokenFile AuthMode = "token-file"
+	// AuthNone leaves the API open to anyone who can reach it.
+	AuthNone AuthMode = "none"
+)
+
+// caller is the client of a request, as Kubernetes authentication established it.
+type caller struct {
+	id    *identity
+	key   tokenKey
+	owner string // ownerHash of the username
+	auth  *kubeAuth
+}
+
+// may asks (cached) whether the caller may use verb on exportjobs.
+func (c *caller) may(ctx context.Context, verb string) (bool, error) {
+	return c.auth.allowed(ctx, c.key, c.id, verb)
+}
+
+// callerFrom returns the request's caller; nil unless the service uses Kubernetes authentication.
+func callerFrom(ctx context.Context) *caller {
+	c, _ := ctx.Value(ctxCaller).(*caller)
+	return c
+}
+
+// unauthorized is the 401 for a missing (token == "") or refused token.
+func unauthorized(token string) *Error {
+	e := newError(http.StatusUnauthorized, "unauthorized",
+		"This service needs an access token: send it as \"Authorization: Bearer <token>\". Ask the administrator for one.")
+	challenge := `Bearer realm="kubexport"`
+	if token != "" {
+		e.Code, e.Message = "invalid_token", "The access token is not valid. Check it, or ask the administrator for a new one."
+		challenge += `, error="invalid_token"`
+	}
+	return e.header("WWW-Authenticate", challenge)
+}
+
+// forbidden is the 403 for a caller whose RBAC lacks the verb.
+func forbidden(user, ns, verb string) *Error {
+	return newError(http.StatusForbidden, "forbidden",
+		"You are signed in as %q, who may not %s exports here: ask the administrator for a Role granting %q on exportjobs.kubexport.io in namespace %s.",
+		user, verb, verb, ns).with("verb", verb)
+}
+
+// authenticate wraps an API handler. In token-file mode the request needs one of the file's
+// tokens. In kubernetes mode the API server reviews the token and must allow one of verbs (the
+// first allowed wins; they are tried in order) on exportjobs; the caller then rides in the
+// request's context for the owner checks. allowQuery also accepts ?access_token=, for
+// EventSource, which cannot send headers; only the events endpoint allows it, and the query is
+// never logged.
+func (s *Server) authenticate(next http.Handler, allowQuery bool, verbs ...string) http.Handler {
+	if s.authMode == AuthNone {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -147,17 +205,82 @@ func (s *Server) authenticate(next http.Handler, allowQuery bool) http.Handler {
 		if tok == "" && allowQuery {
 			tok = r.URL.Query().Get("access_token")
 		}
-		if !s.tokens.valid(tok) {
-			e := newError(http.StatusUnauthorized, "unauthorized",
-				"This service needs an access token: send it as \"Authorization: Bearer <token>\". Ask the administrator for one.")
-			challenge := `Bearer realm="kubexport"`
-			if tok != "" {
-				e.Code, e.Message = "invalid_token", "The access token is not valid. Check it, or ask the administrator for a new one."
-				challenge += `, error="invalid_token"`
-			}
-			writeError(w, r, e.header("WWW-Authenticate", challenge))
+		if tok == "" {
+			writeError(w, r, unauthorized(tok))
 			return
 		}
-		next.ServeHTTP(w, r)
+		if s.authMode == AuthTokenFile {
+			if !s.tokens.valid(tok) {
+				writeError(w, r, unauthorized(tok))
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		ctx := r.Context()
+		key := tokenKey(sha256.Sum256([]byte(tok)))
+		id, err := s.kubeAuth.authenticate(ctx, key, tok)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if id == nil {
+			writeError(w, r, unauthorized(tok))
+			return
+		}
+		c := &caller{id: id, key: key, owner: ownerHash(id.user.Username), auth: s.kubeAuth}
+		allowed := false
+		for _, v := range verbs {
+			if allowed, err = c.may(ctx, v); err != nil {
+				writeError(w, r, err)
+				return
+			}
+			if allowed {
+				break
+			}
+		}
+		if !allowed {
+			writeError(w, r, forbidden(id.user.Username, s.cfg.Namespace, verbs[len(verbs)-1]))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxCaller, c)))
 	})
+}
+
+// visible reports whether the request's caller may see and act on ej: anyone can without
+// Kubernetes authentication; with it, the owner, and an admin (who may list exportjobs, and so
+// could read every ExportJob from the API server anyway).
+func (s *Server) visible(r *http.Request, ej *v1alpha1.ExportJob) (bool, error) {
+	c := callerFrom(r.Context())
+	if c == nil || ej.Labels[LabelOwner] == c.owner {
+		return true, nil
+	}
+	return c.may(r.Context(), verbList)
+}
+
+// ownedBy returns the exports whose owner label is owner. It reuses items' array.
+func ownedBy(items []*v1alpha1.ExportJob, owner string) []*v1alpha1.ExportJob {
+	out := items[:0]
+	for _, ej := range items {
+		if ej.Labels[LabelOwner] == owner {
+			out = append(out, ej)
+		}
+	}
+	return out
+}
+
+// setOwner records who created an export: a hash of the username in a label (to select by) and
+// the username itself in an annotation (for people). An empty username records nothing.
+func setOwner(ej *v1alpha1.ExportJob, username string) {
+	if username == "" {
+		return
+	}
+	if ej.Labels == nil {
+		ej.Labels = map[string]string{}
+	}
+	if ej.Annotations == nil {
+		ej.Annotations = map[string]string{}
+	}
+	ej.Labels[LabelOwner] = ownerHash(username)
+	ej.Annotations[AnnotationOwner] = username
 }

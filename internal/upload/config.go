@@ -47,7 +47,16 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown: in-flight uploads get this long to finish.
 	ShutdownTimeout time.Duration
 
-	// TokenFile, when set, enables bearer-token authentication with the tokens in this file.
+	// Auth is how callers authenticate: AuthKubernetes, AuthTokenFile or AuthNone. Empty means
+	// AuthTokenFile when TokenFile is set, else AuthNone (the behaviour before the mode existed).
+	Auth AuthMode
+	// AuthCacheTTL is how long a TokenReview or SubjectAccessReview answer is reused (kubernetes
+	// mode): a revoked token or RoleBinding keeps working at most this long.
+	AuthCacheTTL time.Duration
+	// AuthCacheSize caps the cached reviews of each kind (least recently used go first).
+	AuthCacheSize int
+
+	// TokenFile holds the accepted bearer tokens of AuthTokenFile.
 	TokenFile string
 	// TokenReloadInterval is how often the token file is checked for changes.
 	TokenReloadInterval time.Duration
@@ -76,7 +85,22 @@ func DefaultConfig() Config {
 		CacheWait:            5 * time.Second,
 		ShutdownTimeout:      5 * time.Minute,
 		TokenReloadInterval:  10 * time.Second,
+		AuthCacheTTL:         5 * time.Second,
+		AuthCacheSize:        4096,
 		Version:              "dev",
+	}
+}
+
+// AuthMode returns the effective authentication mode: Auth, or when it is empty AuthTokenFile
+// with a token file and AuthNone without.
+func (c Config) AuthMode() AuthMode {
+	switch {
+	case c.Auth != "":
+		return c.Auth
+	case c.TokenFile != "":
+		return AuthTokenFile
+	default:
+		return AuthNone
 	}
 }
 
@@ -115,7 +139,7 @@ func (c Config) Validate() error {
 	for name, d := range map[string]time.Duration{
 		"body idle timeout": c.BodyIdleTimeout, "write timeout": c.WriteTimeout, "heartbeat interval": c.HeartbeatInterval,
 		"max stream duration": c.MaxStreamDuration, "presign expiry": c.PresignExpiry, "cache wait": c.CacheWait,
-		"shutdown timeout": c.ShutdownTimeout, "token reload interval": c.TokenReloadInterval,
+		"shutdown timeout": c.ShutdownTimeout, "token reload interval": c.TokenReloadInterval, "auth cache TTL": c.AuthCacheTTL,
 	} {
 		if d <= 0 {
 			add("%s must be positive, not %s", name, d)
@@ -126,6 +150,21 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.TokenFile) != c.TokenFile {
 		add("token file %q has surrounding spaces", c.TokenFile)
+	}
+	switch c.AuthMode() {
+	case AuthTokenFile:
+		if c.TokenFile == "" {
+			add("auth mode token-file needs a token file")
+		}
+	case AuthKubernetes, AuthNone:
+		if c.TokenFile != "" {
+			add("a token file is used only by auth mode token-file, not %s: drop the token file or choose token-file", c.AuthMode())
+		}
+	default:
+		add("auth mode %q is not one of kubernetes, token-file or none", c.Auth)
+	}
+	if c.AuthCacheSize < 1 {
+		add("auth cache size %d must be at least 1", c.AuthCacheSize)
 	}
 	return errors.Join(errs...)
 }

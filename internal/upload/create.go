@@ -141,6 +141,9 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) (_ *Export
 	_ = rc.SetReadDeadline(time.Time{}) // the body is read; the deadline must not cancel the rest
 
 	ej := buildExportJob(s.cfg, id, up, form.options(), time.Now())
+	if c := callerFrom(r.Context()); c != nil {
+		setOwner(ej, c.id.user.Username)
+	}
 	loggerFrom(ctx).Info("Creating ExportJob", "export", id)
 	if err := s.kube.Create(ctx, ej); err != nil {
 		return nil, 0, fmt.Errorf("creating ExportJob %s: %w", id, err)

@@ -15,7 +15,8 @@ import (
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 )
 
-// lookup finds the export named by the {id} path value in the cache. The object is shared.
+// lookup finds the export named by the {id} path value in the cache, if the caller may see it.
+// The object is shared.
 func (s *Server) lookup(r *http.Request) (*v1alpha1.ExportJob, error) {
 	id := r.PathValue("id")
 	notFound := newError(http.StatusNotFound, codeNotFound,
@@ -29,6 +30,13 @@ func (s *Server) lookup(r *http.Request) (*v1alpha1.ExportJob, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading export %s from the cache: %w", id, err)
+	}
+	// Someone else's export answers like a missing one, so ids cannot be probed.
+	if ok, err := s.visible(r, ej); err != nil || !ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, notFound
 	}
 	return ej, nil
 }
@@ -77,6 +85,16 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, r, err)
 		return
+	}
+	if c := callerFrom(r.Context()); c != nil {
+		all, err := c.may(r.Context(), verbList)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if !all {
+			items = ownedBy(items, c.owner)
+		}
 	}
 	page, next := paginate(items, after, limit)
 	out := ListView{Items: make([]ExportView, 0, len(page))}

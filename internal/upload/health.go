@@ -86,8 +86,10 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 
 // InfoView is the JSON of GET /api/v1/info: what a client needs before uploading.
 type InfoView struct {
-	Version        string   `json:"version"`
-	AuthRequired   bool     `json:"authRequired"`
+	Version      string `json:"version"`
+	AuthRequired bool   `json:"authRequired"`
+	// Auth is the authentication mode: kubernetes, token-file or none.
+	Auth           string   `json:"auth"`
 	MaxUploadBytes int64    `json:"maxUploadBytes"`
 	Accepted       []string `json:"acceptedExtensions"`
 }
@@ -97,6 +99,6 @@ var acceptedExtensions = []string{".pptx", ".ppsx", ".pptm", ".potx", ".ppt", ".
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	writeJSON(w, http.StatusOK, InfoView{
-		Version: s.cfg.Version, AuthRequired: s.tokens != nil, MaxUploadBytes: s.cfg.MaxUploadBytes, Accepted: acceptedExtensions,
+		Version: s.cfg.Version, AuthRequired: s.authMode != AuthNone, Auth: string(s.authMode), MaxUploadBytes: s.cfg.MaxUploadBytes, Accepted: acceptedExtensions,
 	})
 }

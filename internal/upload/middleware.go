@@ -17,6 +17,7 @@ type ctxKey int
 const (
 	ctxRequestID ctxKey = iota
 	ctxLogger
+	ctxCaller
 )
 
 func requestIDFrom(ctx context.Context) string {

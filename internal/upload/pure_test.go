@@ -486,6 +486,12 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.WriteTimeout = 0 }, "write timeout must be positive"},
 		{func(c *Config) { c.PresignExpiry = 8 * 24 * time.Hour }, "7 days"},
 		{func(c *Config) { c.StorageSecretName = "Not A Name" }, "Secret name"},
+		{func(c *Config) { c.Auth = "ldap" }, `auth mode "ldap" is not one of kubernetes, token-file or none`},
+		{func(c *Config) { c.Auth = AuthTokenFile }, "auth mode token-file needs a token file"},
+		{func(c *Config) { c.Auth, c.TokenFile = AuthKubernetes, "/t" }, "a token file is used only by auth mode token-file, not kubernetes"},
+		{func(c *Config) { c.Auth, c.TokenFile = AuthNone, "/t" }, "a token file is used only by auth mode token-file, not none"},
+		{func(c *Config) { c.AuthCacheSize = 0 }, "auth cache size 0 must be at least 1"},
+		{func(c *Config) { c.AuthCacheTTL = 0 }, "auth cache TTL must be positive"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()

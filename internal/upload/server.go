@@ -33,6 +33,8 @@ type Deps struct {
 	// PresignStorage signs the URLs of ?redirect=true downloads; nil uses Storage. Set it when
 	// browsers reach the object store under another address than the service does.
 	PresignStorage *minio.Client
+	// Now is the clock of the authentication caches; nil is time.Now. Tests inject one.
+	Now func() time.Time
 }
 
 // Server is the upload service.
@@ -45,7 +47,9 @@ type Server struct {
 	storage   *minio.Client
 	presign   *minio.Client
 	writer    *objectWriter
-	tokens    *tokenSet
+	authMode  AuthMode
+	tokens    *tokenSet // token-file mode
+	kubeAuth  *kubeAuth // kubernetes mode
 	metrics   *metrics
 	ready     *readiness
 
@@ -103,8 +107,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if s.presign == nil {
 		s.presign = deps.Storage
 	}
-	if cfg.TokenFile != "" {
+	s.authMode = cfg.AuthMode()
+	switch s.authMode {
+	case AuthTokenFile:
 		if s.tokens, err = newTokenSet(cfg.TokenFile, cfg.TokenReloadInterval, log); err != nil {
+			return nil, err
+		}
+	case AuthKubernetes:
+		if s.kubeAuth, err = newKubeAuth(deps.REST, cfg.Namespace, cfg.AuthCacheSize, cfg.AuthCacheTTL, deps.Now); err != nil {
 			return nil, err
 		}
 	}
@@ -130,6 +140,8 @@ type route struct {
 	pattern string
 	handler http.HandlerFunc
 	auth    authMode
+	// verbs are the verbs on exportjobs that allow the route in kubernetes mode (any of them).
+	verbs []string
 	// compress enables gzip for the route's JSON and HTML answers. PDFs (already compressed, and
 	// Range requests must address the stored bytes) and event streams are never compressed.
 	compress bool
@@ -138,23 +150,24 @@ type route struct {
 // routes is the routing table; the OpenAPI test checks that every /api/ route is described.
 func (s *Server) routes() []route {
 	return []route{
-		{"POST /api/v1/exports", s.handleCreate, authHeader, true},
-		{"GET /api/v1/exports", s.handleList, authHeader, true},
-		{"GET /api/v1/exports/{id}", s.handleGet, authHeader, true},
-		{"DELETE /api/v1/exports/{id}", s.handleDelete, authHeader, true},
-		{"POST /api/v1/exports/{id}/cancel", s.handleCancel, authHeader, true},
-		{"GET /api/v1/exports/{id}/events", s.handleEvents, authHeaderOrQuery, false},
-		{"GET /api/v1/exports/{id}/result", s.handleResult, authHeader, false},
-		{"GET /api/v1/info", s.handleInfo, authNone, true},
-		{"GET /api/v1/openapi", s.handleOpenAPI, authNone, true},
-		{"/api/", s.handleAPIFallback, authNone, true},
-		{"GET /healthz", s.handleHealthz, authNone, false},
-		{"GET /readyz", s.handleReadyz, authNone, false},
-		{"GET /metrics", s.metrics.handler().ServeHTTP, authNone, false},
-		{"GET /{$}", s.servePage("index.html"), authNone, true},
-		{"GET /exports", s.servePage("exports.html"), authNone, true},
-		{"GET /exports/{id}", s.servePage("export.html"), authNone, true},
-		{"GET /static/", s.serveStatic(), authNone, true},
+		{"POST /api/v1/exports", s.handleCreate, authHeader, []string{verbCreate}, true},
+		// Listing needs get (one's own exports) or list (everyone's: an admin).
+		{"GET /api/v1/exports", s.handleList, authHeader, []string{verbList, verbGet}, true},
+		{"GET /api/v1/exports/{id}", s.handleGet, authHeader, []string{verbGet}, true},
+		{"DELETE /api/v1/exports/{id}", s.handleDelete, authHeader, []string{verbDelete}, true},
+		{"POST /api/v1/exports/{id}/cancel", s.handleCancel, authHeader, []string{verbUpdate}, true},
+		{"GET /api/v1/exports/{id}/events", s.handleEvents, authHeaderOrQuery, []string{verbGet}, false},
+		{"GET /api/v1/exports/{id}/result", s.handleResult, authHeader, []string{verbGet}, false},
+		{"GET /api/v1/info", s.handleInfo, authNone, nil, true},
+		{"GET /api/v1/openapi", s.handleOpenAPI, authNone, nil, true},
+		{"/api/", s.handleAPIFallback, authNone, nil, true},
+		{"GET /healthz", s.handleHealthz, authNone, nil, false},
+		{"GET /readyz", s.handleReadyz, authNone, nil, false},
+		{"GET /metrics", s.metrics.handler().ServeHTTP, authNone, nil, false},
+		{"GET /{$}", s.servePage("index.html"), authNone, nil, true},
+		{"GET /exports", s.servePage("exports.html"), authNone, nil, true},
+		{"GET /exports/{id}", s.servePage("export.html"), authNone, nil, true},
+		{"GET /static/", s.serveStatic(), authNone, nil, true},
 	}
 }
 
@@ -171,7 +184,7 @@ func (s *Server) buildHandler() error {
 	for _, rt := range s.routes() {
 		var h http.Handler = rt.handler
 		if rt.auth != authNone {
-			h = s.authenticate(h, rt.auth == authHeaderOrQuery)
+			h = s.authenticate(h, rt.auth == authHeaderOrQuery, rt.verbs...)
 		}
 		if rt.compress {
 			h = gz(h)
@@ -212,8 +225,9 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	s.logAuthMode()
 	s.log.Info("Serving", "address", ln.Addr().String(), "namespace", s.cfg.Namespace, "bucket", s.cfg.Bucket,
-		"auth", s.tokens != nil, "maxUploadBytes", s.cfg.MaxUploadBytes)
+		"auth", string(s.authMode), "maxUploadBytes", s.cfg.MaxUploadBytes)
 
 	select {
 	case err := <-errc:
@@ -234,6 +248,20 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	<-cacheDone
 	s.log.Info("Stopped")
 	return nil
+}
+
+// logAuthMode says at startup how callers are authenticated; an open API is a warning.
+func (s *Server) logAuthMode() {
+	switch s.authMode {
+	case AuthKubernetes:
+		s.log.Info("Authentication: Kubernetes bearer tokens (TokenReview), authorized with SubjectAccessReview on exportjobs",
+			"mode", string(s.authMode), "namespace", s.cfg.Namespace, "cacheTTL", s.cfg.AuthCacheTTL.String())
+	case AuthTokenFile:
+		s.log.Info("Authentication: static bearer tokens from a file; every token holder sees every export",
+			"mode", string(s.authMode), "path", s.cfg.TokenFile)
+	default:
+		s.log.Warn("Authentication is off: the API is open to anyone who can reach the service", "mode", string(s.authMode))
+	}
 }
 
 // handleAPIFallback answers API paths no route took: 405 with Allow when the path exists for

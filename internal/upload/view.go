@@ -22,6 +22,12 @@ const (
 	// AnnotationCreatedAt records when the upload was accepted, with nanoseconds (RFC 3339); the
 	// list is sorted by it.
 	AnnotationCreatedAt = "upload.kubexport.io/created-at"
+	// LabelOwner identifies who uploaded the document, with Kubernetes authentication: the first
+	// 40 hex digits of the SHA-256 of their username (a label value cannot hold every username).
+	// `kubectl get exportjobs -l upload.kubexport.io/owner-hash=...` selects one person's exports.
+	LabelOwner = "upload.kubexport.io/owner-hash"
+	// AnnotationOwner is the full username of who uploaded the document.
+	AnnotationOwner = "upload.kubexport.io/owner"
 )
 
 // PhaseAccepted is the service's phase for an export the operator has not picked up yet (its
