@@ -79,7 +79,7 @@ func TestAuth(t *testing.T) {
 	}
 	var info InfoView
 	e.getJSON(t, "/api/v1/info", http.StatusOK, &info)
-	if !info.AuthRequired || info.MaxUploadBytes != e.cfg.MaxUploadBytes {
+	if !info.AuthRequired || info.Auth != "token-file" || info.MaxUploadBytes != e.cfg.MaxUploadBytes {
 		t.Errorf("info: %+v", info)
 	}
 
@@ -110,8 +110,11 @@ func TestAuthOff(t *testing.T) {
 	e.getJSON(t, "/api/v1/exports/"+v.ID, http.StatusOK, nil)
 	var info InfoView
 	e.getJSON(t, "/api/v1/info", http.StatusOK, &info)
-	if info.AuthRequired {
-		t.Error("info says auth is required")
+	if info.AuthRequired || info.Auth != "none" {
+		t.Errorf("info says auth is required: %+v", info)
+	}
+	if !strings.Contains(e.logs.String(), `"level":"WARN","msg":"Authentication is off: the API is open to anyone who can reach the service"`) {
+		t.Error("no startup warning that the API is open")
 	}
 }
 

@@ -1,0 +1,291 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubexport/kubexport/internal/testutil/docs"
+)
+
+// serviceAccount creates a ServiceAccount in the test's namespace, grants it verbs on
+// exportjobs with a Role and RoleBinding, and returns a token for it from the TokenRequest API.
+// It waits until the API server itself authenticates the token and authorizes every verb, so
+// the service's first review cannot race the RBAC informers (and cache a stale denial).
+func (e *testEnv) serviceAccount(t testing.TB, name string, verbs ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns}}
+	must(t, k8s.Create(ctx, sa))
+	if len(verbs) > 0 {
+		must(t, k8s.Create(ctx, &rbacv1.Role{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
+			Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"kubexport.io"}, Resources: []string{"exportjobs"}, Verbs: verbs}},
+		}))
+		must(t, k8s.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: e.ns}},
+		}))
+	}
+	tr := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+	must(t, k8s.SubResource("token").Create(ctx, sa, tr))
+	token := tr.Status.Token
+	if token == "" {
+		t.Fatalf("TokenRequest for %s returned no token", name)
+	}
+	user := "system:serviceaccount:" + e.ns + ":" + name
+	eventually(t, 10*time.Second, func() error {
+		rev := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}
+		if err := k8s.Create(ctx, rev); err != nil {
+			return err
+		}
+		if !rev.Status.Authenticated || rev.Status.User.Username != user {
+			return fmt.Errorf("token of %s not authenticated yet: %+v", name, rev.Status)
+		}
+		for _, verb := range verbs {
+			sar := subjectAccessReview(rev.Status.User, e.ns, verb)
+			if err := k8s.Create(ctx, sar); err != nil {
+				return err
+			}
+			if !sar.Status.Allowed {
+				return fmt.Errorf("%s may not %s yet", name, verb)
+			}
+		}
+		return nil
+	})
+	return token
+}
+
+// uploadAs uploads a small deck with the token and returns the export's id.
+func (e *testEnv) uploadAs(t testing.TB, token, filename string) string {
+	t.Helper()
+	body, ct := multipartBody(t, filename, docs.PPTX(1), nil, nil)
+	h := bearer(token)
+	h.Set("Content-Type", ct)
+	return accepted(t, e.do(t, http.MethodPost, "/api/v1/exports", body, h)).ID
+}
+
+// listAs returns the ids the token's holder sees in the list, sorted.
+func (e *testEnv) listAs(t testing.TB, token string) []string {
+	t.Helper()
+	var l ListView
+	e.getJSON(t, "/api/v1/exports?limit=100", http.StatusOK, &l, bearer(token))
+	ids := make([]string, 0, len(l.Items))
+	for _, it := range l.Items {
+		ids = append(ids, it.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func sorted(s ...string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// TestKubernetesAuth runs the service with --auth=kubernetes against envtest's API server, which
+// authorizes with RBAC: tokens come from the TokenRequest API for ServiceAccounts, and Roles
+// grant the verbs. Every API endpoint is checked without a token, with a bad token, with a
+// token lacking its verb, on another tenant's export (404) and as an admin.
+func TestKubernetesAuth(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Auth = AuthKubernetes })
+	// The everyday user's Role: everything but list.
+	user := []string{"create", "get", "update", "delete"}
+	alice := e.serviceAccount(t, "alice", user...)
+	bob := e.serviceAccount(t, "bob", user...)
+	admin := e.serviceAccount(t, "admin", "get", "list", "update", "delete")
+	creator := e.serviceAccount(t, "creator", "create")                  // may upload, nothing else
+	reader := e.serviceAccount(t, "reader", "get")                       // may read and list their own
+	lister := e.serviceAccount(t, "lister", "list")                      // may list everything, nothing else
+	nobody := e.serviceAccount(t, "nobody")                              // authenticated, no Role
+	bogus := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJl" // shaped like a JWT, signed by nobody
+
+	// Uploads record their owner.
+	a1 := e.uploadAs(t, alice, "alice-1.pptx")
+	a2 := e.uploadAs(t, alice, "alice-2.pptx")
+	b1 := e.uploadAs(t, bob, "bob-1.pptx")
+	c1 := e.uploadAs(t, creator, "creator-1.pptx")
+	ej := e.exportJob(t, a1)
+	wantUser := "system:serviceaccount:" + e.ns + ":alice"
+	sum := sha256.Sum256([]byte(wantUser))
+	if got := ej.Annotations["upload.kubexport.io/owner"]; got != wantUser {
+		t.Errorf("owner annotation %q, want %q", got, wantUser)
+	}
+	if got, want := ej.Labels["upload.kubexport.io/owner-hash"], hex.EncodeToString(sum[:])[:40]; got != want {
+		t.Errorf("owner label %q, want %q", got, want)
+	}
+
+	// Lists: one's own exports, or all of them with list.
+	if d := cmp.Diff(sorted(a1, a2), e.listAs(t, alice)); d != "" {
+		t.Errorf("alice's list (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(sorted(b1), e.listAs(t, bob)); d != "" {
+		t.Errorf("bob's list (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{}, e.listAs(t, reader)); d != "" {
+		t.Errorf("reader's list (-want +got):\n%s", d)
+	}
+	for name, tok := range map[string]string{"admin": admin, "lister": lister} {
+		if d := cmp.Diff(sorted(a1, a2, b1, c1), e.listAs(t, tok)); d != "" {
+			t.Errorf("%s's list (-want +got):\n%s", name, d)
+		}
+	}
+
+	// Every endpoint: no token 401, bad token 401, no verb 403, someone else's id 404.
+	e.succeed(t, a1, 2)
+	e.running(t, a2)
+	type endpoint struct {
+		method, path string
+		// without is a token whose holder lacks the endpoint's verb.
+		without string
+		// foreign is true for endpoints that name an export: bob's request for alice's export.
+		foreign bool
+	}
+	p := "/api/v1/exports/" + a1
+	endpoints := []endpoint{
+		{http.MethodPost, "/api/v1/exports", reader, false},
+		{http.MethodGet, "/api/v1/exports", creator, false},
+		{http.MethodGet, p, creator, true},
+		{http.MethodGet, p + "/events", creator, true},
+		{http.MethodGet, p + "/result", lister, true},
+		{http.MethodPost, "/api/v1/exports/" + a2 + "/cancel", reader, true},
+		{http.MethodDelete, p, reader, true},
+	}
+	for _, ep := range endpoints {
+		name := ep.method + " " + strings.Replace(ep.path, e.ns, "", 1)
+		send := func(h http.Header) *http.Response {
+			t.Helper()
+			return e.do(t, ep.method, ep.path, nil, h)
+		}
+		missing := send(nil)
+		if got := missing.Header.Get("WWW-Authenticate"); got != `Bearer realm="kubexport"` {
+			t.Errorf("%s without a token: WWW-Authenticate %q", name, got)
+		}
+		apiError(t, missing, http.StatusUnauthorized, "unauthorized")
+		bad := send(bearer(bogus))
+		if got := bad.Header.Get("WWW-Authenticate"); got != `Bearer realm="kubexport", error="invalid_token"` {
+			t.Errorf("%s with a bad token: WWW-Authenticate %q", name, got)
+		}
+		apiError(t, bad, http.StatusUnauthorized, "invalid_token")
+		for _, tok := range []string{ep.without, nobody} {
+			denied := apiError(t, send(bearer(tok)), http.StatusForbidden, "forbidden")
+			if !strings.Contains(denied.Message, ":"+e.ns+":") {
+				t.Errorf("%s: 403 message %q does not name the caller", name, denied.Message)
+			}
+		}
+		if ep.foreign {
+			apiError(t, send(bearer(bob)), http.StatusNotFound, codeNotFound)
+		}
+	}
+	// A missing id answers exactly like someone else's.
+	unknown := NewID()
+	missingID := apiError(t, e.do(t, http.MethodGet, "/api/v1/exports/"+unknown, nil, bearer(bob)), http.StatusNotFound, codeNotFound)
+	foreignID := apiError(t, e.do(t, http.MethodGet, p, nil, bearer(bob)), http.StatusNotFound, codeNotFound)
+	if a, b := strings.ReplaceAll(missingID.Message, unknown, "ID"), strings.ReplaceAll(foreignID.Message, a1, "ID"); a != b {
+		t.Errorf("404 messages differ beyond the id: %q and %q", a, b)
+	}
+	// bob's attempts changed nothing.
+	if ej := e.exportJob(t, a2); ej.Spec.Cancel {
+		t.Error("bob cancelled alice's export")
+	}
+
+	// The owner: status, events (also with ?access_token=), result, cancel.
+	var v ExportView
+	e.getJSON(t, p, http.StatusOK, &v, bearer(alice))
+	if v.ID != a1 || v.Phase != "Succeeded" {
+		t.Errorf("alice's status: %+v", v)
+	}
+	for _, h := range []struct {
+		path string
+		hdr  http.Header
+	}{{p + "/events", bearer(alice)}, {p + "/events?access_token=" + alice, nil}} {
+		ev := e.do(t, http.MethodGet, h.path, nil, h.hdr)
+		if ev.StatusCode != http.StatusOK {
+			t.Fatalf("events as alice: %d", ev.StatusCode)
+		}
+		if first := nextStatus(t, readEvents(ev.Body)); first.ID != a1 || first.Phase != "Succeeded" {
+			t.Errorf("event %+v", first)
+		}
+		ev.Body.Close()
+	}
+	apiError(t, e.do(t, http.MethodGet, p+"/events?access_token="+bob, nil, nil), http.StatusNotFound, codeNotFound)
+	pdf := e.do(t, http.MethodGet, p+"/result", nil, bearer(alice))
+	body, err := io.ReadAll(pdf.Body)
+	pdf.Body.Close()
+	must(t, err)
+	if pdf.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte("%PDF-")) {
+		t.Errorf("alice's result: %d, %d bytes", pdf.StatusCode, len(body))
+	}
+	decode(t, e.do(t, http.MethodPost, "/api/v1/exports/"+a2+"/cancel", nil, bearer(alice)), http.StatusAccepted, &v)
+	if !v.CancelRequested || !e.exportJob(t, a2).Spec.Cancel {
+		t.Errorf("alice's cancel: %+v", v)
+	}
+
+	// The admin reads, downloads and deletes someone else's exports.
+	e.getJSON(t, "/api/v1/exports/"+b1, http.StatusOK, &v, bearer(admin))
+	if v.ID != b1 {
+		t.Errorf("admin's status of bob's export: %+v", v)
+	}
+	adminPDF := e.do(t, http.MethodGet, p+"/result", nil, bearer(admin))
+	adminPDF.Body.Close()
+	if adminPDF.StatusCode != http.StatusOK {
+		t.Errorf("admin's download of alice's PDF: %d", adminPDF.StatusCode)
+	}
+	del := e.do(t, http.MethodDelete, "/api/v1/exports/"+b1, nil, bearer(admin))
+	del.Body.Close()
+	if del.StatusCode != http.StatusNoContent {
+		t.Errorf("admin's DELETE of bob's export: %d", del.StatusCode)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if ids := e.listAs(t, bob); len(ids) != 0 {
+			return fmt.Errorf("bob still sees %v", ids)
+		}
+		return nil
+	})
+	// And the owner deletes their own.
+	del = e.do(t, http.MethodDelete, p, nil, bearer(alice))
+	del.Body.Close()
+	if del.StatusCode != http.StatusNoContent {
+		t.Errorf("alice's DELETE: %d", del.StatusCode)
+	}
+
+	var info InfoView
+	e.getJSON(t, "/api/v1/info", http.StatusOK, &info)
+	if !info.AuthRequired || info.Auth != "kubernetes" {
+		t.Errorf("info: %+v", info)
+	}
+	// Probes and metrics stay open.
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/api/v1/openapi"} {
+		resp := e.do(t, http.MethodGet, path, nil, nil)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s without a token: %d", path, resp.StatusCode)
+		}
+	}
+	e.shutdown()
+	for _, tok := range []string{alice, bob, admin, creator, reader, lister, nobody, bogus} {
+		if strings.Contains(e.logs.String(), tok) {
+			t.Errorf("the service logged a token")
+		}
+	}
+	if !strings.Contains(e.logs.String(), `"msg":"Authentication: Kubernetes bearer tokens`) {
+		t.Error("no startup line saying the authentication mode")
+	}
+}
