@@ -71,6 +71,12 @@ func (s *syncBuffer) String() string {
 // 127.0.0.1. mutate adjusts the configuration first.
 func newTestEnv(t testing.TB, mutate ...func(*Config)) *testEnv {
 	t.Helper()
+	return newTestEnvDeps(t, nil, mutate...)
+}
+
+// newTestEnvDeps is newTestEnv with a hook on the service's dependencies (a clock).
+func newTestEnvDeps(t testing.TB, withDeps func(*Deps), mutate ...func(*Config)) *testEnv {
+	t.Helper()
 	requireIntegration(t)
 	m := testenv.StartMinIO(t)
 	cfg := DefaultConfig()
@@ -88,7 +94,11 @@ func newTestEnv(t testing.TB, mutate ...func(*Config)) *testEnv {
 		out = io.MultiWriter(logs, os.Stderr)
 	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := New(cfg, Deps{REST: restCfg, Storage: m.Client})
+	deps := Deps{REST: restCfg, Storage: m.Client}
+	if withDeps != nil {
+		withDeps(&deps)
+	}
+	srv, err := New(cfg, deps)
 	if err != nil {
 		t.Fatalf("creating the service: %v", err)
 	}

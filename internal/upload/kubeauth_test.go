@@ -289,3 +289,61 @@ func TestKubernetesAuth(t *testing.T) {
 		t.Error("no startup line saying the authentication mode")
 	}
 }
+
+// TestKubernetesAuthCache: reviews are reused for the cache TTL and no longer. A removed
+// RoleBinding and a deleted ServiceAccount (whose tokens die with it) keep working until the
+// service's clock passes the TTL, then answer 403 and 401. The clock is the test's, so the
+// check needs no sleep; the API server's own answer is awaited first, so what the service
+// returns before the tick can only come from its cache.
+func TestKubernetesAuthCache(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	e := newTestEnvDeps(t, func(d *Deps) { d.Now = clock.now },
+		func(c *Config) { c.Auth, c.AuthCacheTTL = AuthKubernetes, 30*time.Second })
+	ctx := context.Background()
+	carol := e.serviceAccount(t, "carol", "create", "get")
+	dave := e.serviceAccount(t, "dave", "create", "get")
+	c1, d1 := e.uploadAs(t, carol, "carol.pptx"), e.uploadAs(t, dave, "dave.pptx")
+	get := func(token, id string) *http.Response {
+		t.Helper()
+		return e.do(t, http.MethodGet, "/api/v1/exports/"+id, nil, bearer(token))
+	}
+	ok := func(resp *http.Response, who string) {
+		t.Helper()
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d, want 200 from the cached review", who, resp.StatusCode)
+		}
+	}
+	ok(get(carol, c1), "carol before the change")
+	ok(get(dave, d1), "dave before the change")
+
+	// carol loses her RoleBinding, dave his ServiceAccount; wait for the API server to agree.
+	must(t, k8s.Delete(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "carol", Namespace: e.ns}}))
+	must(t, k8s.Delete(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "dave", Namespace: e.ns}}))
+	carolUser := authnv1.UserInfo{Username: "system:serviceaccount:" + e.ns + ":carol",
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + e.ns, "system:authenticated"}}
+	// The API server notices the deleted ServiceAccount through an informer: seconds, not instantly.
+	eventually(t, 30*time.Second, func() error {
+		sar := subjectAccessReview(carolUser, e.ns, "get")
+		if err := k8s.Create(ctx, sar); err != nil {
+			return err
+		}
+		if sar.Status.Allowed {
+			return fmt.Errorf("carol may still get exportjobs")
+		}
+		rev := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: dave}}
+		if err := k8s.Create(ctx, rev); err != nil {
+			return err
+		}
+		if rev.Status.Authenticated {
+			return fmt.Errorf("dave's token still authenticates")
+		}
+		return nil
+	})
+	clock.advance(29 * time.Second)
+	ok(get(carol, c1), "carol within the TTL")
+	ok(get(dave, d1), "dave within the TTL")
+	clock.advance(time.Second)
+	apiError(t, get(carol, c1), http.StatusForbidden, "forbidden")
+	apiError(t, get(dave, d1), http.StatusUnauthorized, "invalid_token")
+}
