@@ -101,6 +101,18 @@ func TestParseFlags(t *testing.T) {
 				o.publicEndpoint, o.publicSecure, o.logLevel = "files.example.com:443", true, slog.LevelDebug
 				o.upload.ShutdownTimeout, o.upload.StorageSecretName, o.kubeconfig = 90*time.Second, "store", "/k"
 			}},
+		{name: "kubernetes authentication", args: []string{"--auth=kubernetes", "--auth-cache-ttl=2s", "--auth-cache-size=100"},
+			want: func(o *options) {
+				o.upload.Auth, o.upload.AuthCacheTTL, o.upload.AuthCacheSize = upload.AuthKubernetes, 2*time.Second, 100
+			}},
+		{name: "auth mode from the environment", env: map[string]string{"KUBEXPORT_AUTH": "none"},
+			want: func(o *options) { o.upload.Auth = upload.AuthNone }},
+		{name: "token-file mode", args: []string{"--auth=token-file", "--token-file=/t"},
+			want: func(o *options) { o.upload.Auth, o.upload.TokenFile = upload.AuthTokenFile, "/t" }},
+		{name: "unknown auth mode", args: []string{"--auth=basic"}, wantErr: `auth mode "basic" is not one of kubernetes, token-file or none`},
+		{name: "token file with kubernetes auth", args: []string{"--auth=kubernetes", "--token-file=/t"},
+			wantErr: "a token file is used only by auth mode token-file, not kubernetes"},
+		{name: "token-file mode without a file", args: []string{"--auth=token-file"}, wantErr: "auth mode token-file needs a token file"},
 		{name: "bad size", args: []string{"--max-upload-size=lots"}, wantErr: "--max-upload-size"},
 		{name: "part size too small", args: []string{"--part-size=1Mi"}, wantErr: "part size"},
 		{name: "bad log level", args: []string{"--log-level=loud"}, wantErr: "--log-level"},
