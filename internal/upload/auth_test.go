@@ -113,8 +113,9 @@ func TestSetOwnerAndOwnedBy(t *testing.T) {
 	}
 	other := &v1alpha1.ExportJob{ObjectMeta: metav1.ObjectMeta{Name: "c"}}
 	setOwner(other, "system:serviceaccount:team-a:alice")
-	var names []string
-	for _, e := range ownedBy([]*v1alpha1.ExportJob{ej, anon, other}, "8c87b489ce35cf2e2f39f80e282cb2e804932a56") {
+	owned := ownedBy([]*v1alpha1.ExportJob{ej, anon, other}, "8c87b489ce35cf2e2f39f80e282cb2e804932a56")
+	names := make([]string, 0, len(owned))
+	for _, e := range owned {
 		names = append(names, e.Name)
 	}
 	if d := cmp.Diff([]string{"a"}, names); d != "" {

@@ -116,6 +116,7 @@ func TestKubernetesAuth(t *testing.T) {
 	lister := e.serviceAccount(t, "lister", "list")                      // may list everything, nothing else
 	nobody := e.serviceAccount(t, "nobody")                              // authenticated, no Role
 	bogus := "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJl" // shaped like a JWT, signed by nobody
+	tok := tokens{alice: alice, bob: bob, admin: admin, creator: creator, reader: reader, lister: lister, nobody: nobody, bogus: bogus}
 
 	// Uploads record their owner.
 	a1 := e.uploadAs(t, alice, "alice-1.pptx")
@@ -142,129 +143,16 @@ func TestKubernetesAuth(t *testing.T) {
 	if d := cmp.Diff([]string{}, e.listAs(t, reader)); d != "" {
 		t.Errorf("reader's list (-want +got):\n%s", d)
 	}
-	for name, tok := range map[string]string{"admin": admin, "lister": lister} {
-		if d := cmp.Diff(sorted(a1, a2, b1, c1), e.listAs(t, tok)); d != "" {
+	for name, token := range map[string]string{"admin": admin, "lister": lister} {
+		if d := cmp.Diff(sorted(a1, a2, b1, c1), e.listAs(t, token)); d != "" {
 			t.Errorf("%s's list (-want +got):\n%s", name, d)
 		}
 	}
 
-	// Every endpoint: no token 401, bad token 401, no verb 403, someone else's id 404.
 	e.succeed(t, a1, 2)
 	e.running(t, a2)
-	type endpoint struct {
-		method, path string
-		// without is a token whose holder lacks the endpoint's verb.
-		without string
-		// foreign is true for endpoints that name an export: bob's request for alice's export.
-		foreign bool
-	}
-	p := "/api/v1/exports/" + a1
-	endpoints := []endpoint{
-		{http.MethodPost, "/api/v1/exports", reader, false},
-		{http.MethodGet, "/api/v1/exports", creator, false},
-		{http.MethodGet, p, creator, true},
-		{http.MethodGet, p + "/events", creator, true},
-		{http.MethodGet, p + "/result", lister, true},
-		{http.MethodPost, "/api/v1/exports/" + a2 + "/cancel", reader, true},
-		{http.MethodDelete, p, reader, true},
-	}
-	for _, ep := range endpoints {
-		name := ep.method + " " + strings.Replace(ep.path, e.ns, "", 1)
-		send := func(h http.Header) *http.Response {
-			t.Helper()
-			return e.do(t, ep.method, ep.path, nil, h)
-		}
-		missing := send(nil)
-		if got := missing.Header.Get("WWW-Authenticate"); got != `Bearer realm="kubexport"` {
-			t.Errorf("%s without a token: WWW-Authenticate %q", name, got)
-		}
-		apiError(t, missing, http.StatusUnauthorized, "unauthorized")
-		bad := send(bearer(bogus))
-		if got := bad.Header.Get("WWW-Authenticate"); got != `Bearer realm="kubexport", error="invalid_token"` {
-			t.Errorf("%s with a bad token: WWW-Authenticate %q", name, got)
-		}
-		apiError(t, bad, http.StatusUnauthorized, "invalid_token")
-		for _, tok := range []string{ep.without, nobody} {
-			denied := apiError(t, send(bearer(tok)), http.StatusForbidden, "forbidden")
-			if !strings.Contains(denied.Message, ":"+e.ns+":") {
-				t.Errorf("%s: 403 message %q does not name the caller", name, denied.Message)
-			}
-		}
-		if ep.foreign {
-			apiError(t, send(bearer(bob)), http.StatusNotFound, codeNotFound)
-		}
-	}
-	// A missing id answers exactly like someone else's.
-	unknown := NewID()
-	missingID := apiError(t, e.do(t, http.MethodGet, "/api/v1/exports/"+unknown, nil, bearer(bob)), http.StatusNotFound, codeNotFound)
-	foreignID := apiError(t, e.do(t, http.MethodGet, p, nil, bearer(bob)), http.StatusNotFound, codeNotFound)
-	if a, b := strings.ReplaceAll(missingID.Message, unknown, "ID"), strings.ReplaceAll(foreignID.Message, a1, "ID"); a != b {
-		t.Errorf("404 messages differ beyond the id: %q and %q", a, b)
-	}
-	// bob's attempts changed nothing.
-	if ej := e.exportJob(t, a2); ej.Spec.Cancel {
-		t.Error("bob cancelled alice's export")
-	}
-
-	// The owner: status, events (also with ?access_token=), result, cancel.
-	var v ExportView
-	e.getJSON(t, p, http.StatusOK, &v, bearer(alice))
-	if v.ID != a1 || v.Phase != "Succeeded" {
-		t.Errorf("alice's status: %+v", v)
-	}
-	for _, h := range []struct {
-		path string
-		hdr  http.Header
-	}{{p + "/events", bearer(alice)}, {p + "/events?access_token=" + alice, nil}} {
-		ev := e.do(t, http.MethodGet, h.path, nil, h.hdr)
-		if ev.StatusCode != http.StatusOK {
-			t.Fatalf("events as alice: %d", ev.StatusCode)
-		}
-		if first := nextStatus(t, readEvents(ev.Body)); first.ID != a1 || first.Phase != "Succeeded" {
-			t.Errorf("event %+v", first)
-		}
-		ev.Body.Close()
-	}
-	apiError(t, e.do(t, http.MethodGet, p+"/events?access_token="+bob, nil, nil), http.StatusNotFound, codeNotFound)
-	pdf := e.do(t, http.MethodGet, p+"/result", nil, bearer(alice))
-	body, err := io.ReadAll(pdf.Body)
-	pdf.Body.Close()
-	must(t, err)
-	if pdf.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte("%PDF-")) {
-		t.Errorf("alice's result: %d, %d bytes", pdf.StatusCode, len(body))
-	}
-	decode(t, e.do(t, http.MethodPost, "/api/v1/exports/"+a2+"/cancel", nil, bearer(alice)), http.StatusAccepted, &v)
-	if !v.CancelRequested || !e.exportJob(t, a2).Spec.Cancel {
-		t.Errorf("alice's cancel: %+v", v)
-	}
-
-	// The admin reads, downloads and deletes someone else's exports.
-	e.getJSON(t, "/api/v1/exports/"+b1, http.StatusOK, &v, bearer(admin))
-	if v.ID != b1 {
-		t.Errorf("admin's status of bob's export: %+v", v)
-	}
-	adminPDF := e.do(t, http.MethodGet, p+"/result", nil, bearer(admin))
-	adminPDF.Body.Close()
-	if adminPDF.StatusCode != http.StatusOK {
-		t.Errorf("admin's download of alice's PDF: %d", adminPDF.StatusCode)
-	}
-	del := e.do(t, http.MethodDelete, "/api/v1/exports/"+b1, nil, bearer(admin))
-	del.Body.Close()
-	if del.StatusCode != http.StatusNoContent {
-		t.Errorf("admin's DELETE of bob's export: %d", del.StatusCode)
-	}
-	eventually(t, 10*time.Second, func() error {
-		if ids := e.listAs(t, bob); len(ids) != 0 {
-			return fmt.Errorf("bob still sees %v", ids)
-		}
-		return nil
-	})
-	// And the owner deletes their own.
-	del = e.do(t, http.MethodDelete, p, nil, bearer(alice))
-	del.Body.Close()
-	if del.StatusCode != http.StatusNoContent {
-		t.Errorf("alice's DELETE: %d", del.StatusCode)
-	}
+	checkRefusals(t, e, tok, a1, a2)
+	checkOwnerAndAdmin(t, e, tok, a1, a2, b1)
 
 	var info InfoView
 	e.getJSON(t, "/api/v1/info", http.StatusOK, &info)
@@ -280,8 +168,8 @@ func TestKubernetesAuth(t *testing.T) {
 		}
 	}
 	e.shutdown()
-	for _, tok := range []string{alice, bob, admin, creator, reader, lister, nobody, bogus} {
-		if strings.Contains(e.logs.String(), tok) {
+	for _, token := range []string{alice, bob, admin, creator, reader, lister, nobody, bogus} {
+		if strings.Contains(e.logs.String(), token) {
 			t.Errorf("the service logged a token")
 		}
 	}
@@ -346,4 +234,133 @@ func TestKubernetesAuthCache(t *testing.T) {
 	clock.advance(time.Second)
 	apiError(t, get(carol, c1), http.StatusForbidden, "forbidden")
 	apiError(t, get(dave, d1), http.StatusUnauthorized, "invalid_token")
+}
+
+// tokens are TestKubernetesAuth's callers.
+type tokens struct{ alice, bob, admin, creator, reader, lister, nobody, bogus string }
+
+// checkRefusals: every endpoint answers 401 without a token or with a bad one, 403 to a caller
+// without its verb, and 404 to bob for alice's export (like a missing id), changing nothing.
+func checkRefusals(t *testing.T, e *testEnv, tok tokens, a1, a2 string) {
+	t.Helper()
+	type endpoint struct {
+		method, path string
+		// without is a token whose holder lacks the endpoint's verb.
+		without string
+		// foreign is true for endpoints that name an export: bob's request for alice's export.
+		foreign bool
+	}
+	p := "/api/v1/exports/" + a1
+	endpoints := []endpoint{
+		{http.MethodPost, "/api/v1/exports", tok.reader, false},
+		{http.MethodGet, "/api/v1/exports", tok.creator, false},
+		{http.MethodGet, p, tok.creator, true},
+		{http.MethodGet, p + "/events", tok.creator, true},
+		{http.MethodGet, p + "/result", tok.lister, true},
+		{http.MethodPost, "/api/v1/exports/" + a2 + "/cancel", tok.reader, true},
+		{http.MethodDelete, p, tok.reader, true},
+	}
+	for _, ep := range endpoints {
+		name := ep.method + " " + ep.path
+		send := func(h http.Header) *http.Response {
+			t.Helper()
+			return e.do(t, ep.method, ep.path, nil, h)
+		}
+		missing := send(nil)
+		if got := missing.Header.Get("WWW-Authenticate"); got != `Bearer realm="kubexport"` {
+			t.Errorf("%s without a token: WWW-Authenticate %q", name, got)
+		}
+		apiError(t, missing, http.StatusUnauthorized, "unauthorized")
+		bad := send(bearer(tok.bogus))
+		if got := bad.Header.Get("WWW-Authenticate"); got != `Bearer realm="kubexport", error="invalid_token"` {
+			t.Errorf("%s with a bad token: WWW-Authenticate %q", name, got)
+		}
+		apiError(t, bad, http.StatusUnauthorized, "invalid_token")
+		for _, token := range []string{ep.without, tok.nobody} {
+			denied := apiError(t, send(bearer(token)), http.StatusForbidden, "forbidden")
+			if !strings.Contains(denied.Message, ":"+e.ns+":") {
+				t.Errorf("%s: 403 message %q does not name the caller", name, denied.Message)
+			}
+		}
+		if ep.foreign {
+			apiError(t, send(bearer(tok.bob)), http.StatusNotFound, codeNotFound)
+		}
+	}
+	// A missing id answers exactly like someone else's.
+	unknown := NewID()
+	missingID := apiError(t, e.do(t, http.MethodGet, "/api/v1/exports/"+unknown, nil, bearer(tok.bob)), http.StatusNotFound, codeNotFound)
+	foreignID := apiError(t, e.do(t, http.MethodGet, p, nil, bearer(tok.bob)), http.StatusNotFound, codeNotFound)
+	if a, b := strings.ReplaceAll(missingID.Message, unknown, "ID"), strings.ReplaceAll(foreignID.Message, a1, "ID"); a != b {
+		t.Errorf("404 messages differ beyond the id: %q and %q", a, b)
+	}
+	// bob's attempts changed nothing.
+	if ej := e.exportJob(t, a2); ej.Spec.Cancel {
+		t.Error("bob cancelled alice's export")
+	}
+}
+
+// checkOwnerAndAdmin: alice reads, follows, downloads and cancels her exports; the admin reads,
+// downloads and deletes others'; alice deletes her own.
+func checkOwnerAndAdmin(t *testing.T, e *testEnv, tok tokens, a1, a2, b1 string) {
+	t.Helper()
+	p := "/api/v1/exports/" + a1
+	// The owner: status, events (also with ?access_token=), result, cancel.
+	var v ExportView
+	e.getJSON(t, p, http.StatusOK, &v, bearer(tok.alice))
+	if v.ID != a1 || v.Phase != "Succeeded" {
+		t.Errorf("alice's status: %+v", v)
+	}
+	for _, h := range []struct {
+		path string
+		hdr  http.Header
+	}{{p + "/events", bearer(tok.alice)}, {p + "/events?access_token=" + tok.alice, nil}} {
+		ev := e.do(t, http.MethodGet, h.path, nil, h.hdr)
+		if ev.StatusCode != http.StatusOK {
+			t.Fatalf("events as alice: %d", ev.StatusCode)
+		}
+		if first := nextStatus(t, readEvents(ev.Body)); first.ID != a1 || first.Phase != "Succeeded" {
+			t.Errorf("event %+v", first)
+		}
+		ev.Body.Close()
+	}
+	apiError(t, e.do(t, http.MethodGet, p+"/events?access_token="+tok.bob, nil, nil), http.StatusNotFound, codeNotFound)
+	pdf := e.do(t, http.MethodGet, p+"/result", nil, bearer(tok.alice))
+	body, err := io.ReadAll(pdf.Body)
+	pdf.Body.Close()
+	must(t, err)
+	if pdf.StatusCode != http.StatusOK || !bytes.HasPrefix(body, []byte("%PDF-")) {
+		t.Errorf("alice's result: %d, %d bytes", pdf.StatusCode, len(body))
+	}
+	decode(t, e.do(t, http.MethodPost, "/api/v1/exports/"+a2+"/cancel", nil, bearer(tok.alice)), http.StatusAccepted, &v)
+	if !v.CancelRequested || !e.exportJob(t, a2).Spec.Cancel {
+		t.Errorf("alice's cancel: %+v", v)
+	}
+
+	// The admin reads, downloads and deletes someone else's exports.
+	e.getJSON(t, "/api/v1/exports/"+b1, http.StatusOK, &v, bearer(tok.admin))
+	if v.ID != b1 {
+		t.Errorf("admin's status of bob's export: %+v", v)
+	}
+	adminPDF := e.do(t, http.MethodGet, p+"/result", nil, bearer(tok.admin))
+	adminPDF.Body.Close()
+	if adminPDF.StatusCode != http.StatusOK {
+		t.Errorf("admin's download of alice's PDF: %d", adminPDF.StatusCode)
+	}
+	del := e.do(t, http.MethodDelete, "/api/v1/exports/"+b1, nil, bearer(tok.admin))
+	del.Body.Close()
+	if del.StatusCode != http.StatusNoContent {
+		t.Errorf("admin's DELETE of bob's export: %d", del.StatusCode)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if ids := e.listAs(t, tok.bob); len(ids) != 0 {
+			return fmt.Errorf("bob still sees %v", ids)
+		}
+		return nil
+	})
+	// And the owner deletes their own.
+	del = e.do(t, http.MethodDelete, p, nil, bearer(tok.alice))
+	del.Body.Close()
+	if del.StatusCode != http.StatusNoContent {
+		t.Errorf("alice's DELETE: %d", del.StatusCode)
+	}
 }
