@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,12 +17,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	authnv1 "k8s.io/api/authentication/v1"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubexport/kubexport/internal/testutil/docs"
+	"github.com/kubexport/kubexport/internal/testutil/repo"
 )
 
 // serviceAccount creates a ServiceAccount in the test's namespace, grants it verbs on
@@ -363,4 +369,116 @@ func checkOwnerAndAdmin(t *testing.T, e *testEnv, tok tokens, a1, a2, b1 string)
 	if del.StatusCode != http.StatusNoContent {
 		t.Errorf("alice's DELETE: %d", del.StatusCode)
 	}
+}
+
+// readManifest decodes one manifest of config/uploader.
+func readManifest(t testing.TB, name string, into any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repo.Root(t), "config", "uploader", name))
+	must(t, err)
+	must(t, yaml.UnmarshalStrict(b, into))
+}
+
+// TestKubernetesAuthWithShippedRBAC runs the service as a ServiceAccount holding exactly the
+// rules of config/uploader (role.yaml, auth_role.yaml) instead of cluster-admin, and a user
+// holding user_role.yaml: the manifests are enough to review tokens, check access and do a
+// user's whole round (upload, read, follow, list, cancel, delete).
+func TestKubernetesAuthWithShippedRBAC(t *testing.T) {
+	requireIntegration(t)
+	ctx := context.Background()
+	var role rbacv1.Role
+	var authRole, userRole rbacv1.ClusterRole
+	readManifest(t, "role.yaml", &role)
+	readManifest(t, "auth_role.yaml", &authRole)
+	readManifest(t, "user_role.yaml", &userRole)
+	var ns string
+	grant := func(c *Config) {
+		ns = c.Namespace
+		sa := "system:serviceaccount:" + ns + ":uploader"
+		must(t, k8s.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "uploader", Namespace: ns}}))
+		must(t, k8s.Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "uploader", Namespace: ns}, Rules: role.Rules}))
+		must(t, k8s.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "uploader", Namespace: ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "uploader"},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "uploader", Namespace: ns}},
+		}))
+		// Cluster-scoped: named after the namespace, removed when the test ends.
+		cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ns + "-uploader-auth"}, Rules: authRole.Rules}
+		crb := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: ns + "-uploader-auth"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: cr.Name},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "uploader", Namespace: ns}},
+		}
+		must(t, k8s.Create(ctx, cr))
+		must(t, k8s.Create(ctx, crb))
+		t.Cleanup(func() { _ = k8s.Delete(ctx, crb); _ = k8s.Delete(ctx, cr) })
+		user := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ns + "-uploader-user"}, Rules: userRole.Rules}
+		must(t, k8s.Create(ctx, user))
+		t.Cleanup(func() { _ = k8s.Delete(ctx, user) })
+		must(t, k8s.Create(ctx, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "erin", Namespace: ns},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: user.Name},
+			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "erin", Namespace: ns}},
+		}))
+		// Wait until the API server grants the service what the manifests say.
+		eventually(t, 10*time.Second, func() error {
+			for _, ra := range []authzv1.ResourceAttributes{
+				{Group: "authentication.k8s.io", Resource: "tokenreviews", Verb: "create"},
+				{Group: "authorization.k8s.io", Resource: "subjectaccessreviews", Verb: "create"},
+				{Namespace: ns, Group: "kubexport.io", Resource: "exportjobs", Verb: "watch"},
+			} {
+				sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{User: sa, ResourceAttributes: &ra}}
+				if err := k8s.Create(ctx, sar); err != nil {
+					return err
+				}
+				if !sar.Status.Allowed {
+					return fmt.Errorf("the uploader may not %s %s yet", ra.Verb, ra.Resource)
+				}
+			}
+			return nil
+		})
+	}
+	e := newTestEnvDeps(t, func(d *Deps) {
+		cfg := rest.CopyConfig(d.REST)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":uploader",
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+		d.REST = cfg
+	}, func(c *Config) { c.Auth = AuthKubernetes }, grant)
+	// erin's RoleBinding exists already; serviceAccount with no verbs only makes the account.
+	erin := e.serviceAccount(t, "erin")
+	eventually(t, 10*time.Second, func() error {
+		for _, verb := range []string{"create", "get", "update", "delete"} {
+			sar := subjectAccessReview(authnv1.UserInfo{Username: "system:serviceaccount:" + ns + ":erin"}, ns, verb)
+			if err := k8s.Create(ctx, sar); err != nil {
+				return err
+			}
+			if !sar.Status.Allowed {
+				return fmt.Errorf("erin may not %s yet", verb)
+			}
+		}
+		return nil
+	})
+
+	id := e.uploadAs(t, erin, "erin.pptx")
+	if d := cmp.Diff([]string{id}, e.listAs(t, erin)); d != "" {
+		t.Errorf("erin's list (-want +got):\n%s", d)
+	}
+	e.running(t, id)
+	ev := e.do(t, http.MethodGet, "/api/v1/exports/"+id+"/events", nil, bearer(erin))
+	if first := nextStatus(t, readEvents(ev.Body)); first.ID != id || first.Phase != "Running" {
+		t.Errorf("event %+v", first)
+	}
+	ev.Body.Close()
+	var v ExportView
+	decode(t, e.do(t, http.MethodPost, "/api/v1/exports/"+id+"/cancel", nil, bearer(erin)), http.StatusAccepted, &v)
+	if !v.CancelRequested {
+		t.Errorf("after cancel: %+v", v)
+	}
+	del := e.do(t, http.MethodDelete, "/api/v1/exports/"+id, nil, bearer(erin))
+	del.Body.Close()
+	if del.StatusCode != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", del.StatusCode)
+	}
+	e.nothingLeft(t)
+	apiError(t, e.do(t, http.MethodGet, "/api/v1/exports", nil, bearer("not-a-token")), http.StatusUnauthorized, "invalid_token")
 }
