@@ -171,13 +171,22 @@ func callerFrom(ctx context.Context) *caller {
 	return c
 }
 
-// unauthorized is the 401 for a missing (token == "") or refused token.
-func unauthorized(token string) *Error {
+// unauthorized is the 401 for a missing (token == "") or refused token; with Kubernetes
+// authentication it says where such a token comes from.
+func unauthorized(mode AuthMode, token string) *Error {
 	e := newError(http.StatusUnauthorized, "unauthorized",
 		"This service needs an access token: send it as \"Authorization: Bearer <token>\". Ask the administrator for one.")
+	if mode == AuthKubernetes {
+		e.Message = "This service needs a Kubernetes access token: send it as \"Authorization: Bearer <token>\", " +
+			"for example the output of `kubectl create token <service-account>`."
+	}
 	challenge := `Bearer realm="kubexport"`
 	if token != "" {
 		e.Code, e.Message = "invalid_token", "The access token is not valid. Check it, or ask the administrator for a new one."
+		if mode == AuthKubernetes {
+			e.Message = "The Kubernetes API server did not accept the access token: it may have expired. Get a new one " +
+				"(`kubectl create token <service-account>`)."
+		}
 		challenge += `, error="invalid_token"`
 	}
 	return e.header("WWW-Authenticate", challenge)
@@ -206,12 +215,12 @@ func (s *Server) authenticate(next http.Handler, allowQuery bool, verbs ...strin
 			tok = r.URL.Query().Get("access_token")
 		}
 		if tok == "" {
-			writeError(w, r, unauthorized(tok))
+			writeError(w, r, unauthorized(s.authMode, tok))
 			return
 		}
 		if s.authMode == AuthTokenFile {
 			if !s.tokens.valid(tok) {
-				writeError(w, r, unauthorized(tok))
+				writeError(w, r, unauthorized(s.authMode, tok))
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -225,7 +234,7 @@ func (s *Server) authenticate(next http.Handler, allowQuery bool, verbs ...strin
 			return
 		}
 		if id == nil {
-			writeError(w, r, unauthorized(tok))
+			writeError(w, r, unauthorized(s.authMode, tok))
 			return
 		}
 		c := &caller{id: id, key: key, owner: ownerHash(id.user.Username), auth: s.kubeAuth}

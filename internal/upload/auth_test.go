@@ -1,6 +1,8 @@
 package upload
 
 import (
+	"errors"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -8,7 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
@@ -152,5 +156,47 @@ func TestAuthMode(t *testing.T) {
 		if got := (Config{Auth: tc.auth, TokenFile: tc.file}).AuthMode(); got != tc.want {
 			t.Errorf("Config{Auth: %q, TokenFile: %q}.AuthMode() = %q, want %q", tc.auth, tc.file, got, tc.want)
 		}
+	}
+}
+
+// TestAuthErrors: what a refused caller and a failed review answer.
+func TestAuthErrors(t *testing.T) {
+	tests := []struct {
+		name       string
+		err        error
+		wantStatus int
+		wantCode   string
+		wantMsg    string
+		wantHeader http.Header
+	}{
+		{"no token, token file", unauthorized(AuthTokenFile, ""), 401, "unauthorized",
+			`This service needs an access token: send it as "Authorization: Bearer <token>". Ask the administrator for one.`,
+			http.Header{"Www-Authenticate": {`Bearer realm="kubexport"`}}},
+		{"no token, kubernetes", unauthorized(AuthKubernetes, ""), 401, "unauthorized",
+			"This service needs a Kubernetes access token: send it as \"Authorization: Bearer <token>\", for example the output of `kubectl create token <service-account>`.",
+			http.Header{"Www-Authenticate": {`Bearer realm="kubexport"`}}},
+		{"refused token, kubernetes", unauthorized(AuthKubernetes, "x"), 401, "invalid_token",
+			"The Kubernetes API server did not accept the access token: it may have expired. Get a new one (`kubectl create token <service-account>`).",
+			http.Header{"Www-Authenticate": {`Bearer realm="kubexport", error="invalid_token"`}}},
+		{"no verb", forbidden("jane@example.com", "docs", "delete"), 403, "forbidden",
+			`You are signed in as "jane@example.com", who may not delete exports here: ask the administrator for a Role granting "delete" on exportjobs.kubexport.io in namespace docs.`,
+			nil},
+		{"API server unreachable", authBackendError("reviewing a bearer token (TokenReview)", errors.New("dial tcp 10.0.0.1:443: connect: connection refused")),
+			503, "api_unavailable", "The service cannot check access tokens right now. Try again in a moment.",
+			http.Header{"Retry-After": {"5"}}},
+		{"the service may not review", authBackendError("reviewing a bearer token (TokenReview)",
+			apierrors.NewForbidden(schema.GroupResource{Group: "authentication.k8s.io", Resource: "tokenreviews"}, "", errors.New("RBAC"))),
+			500, "internal", "Something went wrong on our side. Try again; if it keeps failing, give the administrator the request id.", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := httpError(tc.err)
+			if e.Status != tc.wantStatus || e.Code != tc.wantCode || e.Message != tc.wantMsg {
+				t.Errorf("got %d %s %q, want %d %s %q", e.Status, e.Code, e.Message, tc.wantStatus, tc.wantCode, tc.wantMsg)
+			}
+			if d := cmp.Diff(tc.wantHeader, e.Header); d != "" {
+				t.Errorf("headers (-want +got):\n%s", d)
+			}
+		})
 	}
 }
