@@ -126,20 +126,20 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// authMode says how a route authenticates.
-type authMode int
+// routeAuth says how a route authenticates (whatever the service's AuthMode).
+type routeAuth int
 
 const (
-	authNone          authMode = iota // public: pages, assets, probes, metrics, the API description
-	authHeader                        // Authorization: Bearer
-	authHeaderOrQuery                 // also ?access_token= (EventSource cannot send headers)
+	routePublic        routeAuth = iota // public: pages, assets, probes, metrics, the API description
+	routeBearer                         // Authorization: Bearer
+	routeBearerOrQuery                  // also ?access_token= (EventSource cannot send headers)
 )
 
 // route is one entry of the routing table.
 type route struct {
 	pattern string
 	handler http.HandlerFunc
-	auth    authMode
+	auth    routeAuth
 	// verbs are the verbs on exportjobs that allow the route in kubernetes mode (any of them).
 	verbs []string
 	// compress enables gzip for the route's JSON and HTML answers. PDFs (already compressed, and
@@ -150,24 +150,24 @@ type route struct {
 // routes is the routing table; the OpenAPI test checks that every /api/ route is described.
 func (s *Server) routes() []route {
 	return []route{
-		{"POST /api/v1/exports", s.handleCreate, authHeader, []string{verbCreate}, true},
+		{"POST /api/v1/exports", s.handleCreate, routeBearer, []string{verbCreate}, true},
 		// Listing needs get (one's own exports) or list (everyone's: an admin).
-		{"GET /api/v1/exports", s.handleList, authHeader, []string{verbList, verbGet}, true},
-		{"GET /api/v1/exports/{id}", s.handleGet, authHeader, []string{verbGet}, true},
-		{"DELETE /api/v1/exports/{id}", s.handleDelete, authHeader, []string{verbDelete}, true},
-		{"POST /api/v1/exports/{id}/cancel", s.handleCancel, authHeader, []string{verbUpdate}, true},
-		{"GET /api/v1/exports/{id}/events", s.handleEvents, authHeaderOrQuery, []string{verbGet}, false},
-		{"GET /api/v1/exports/{id}/result", s.handleResult, authHeader, []string{verbGet}, false},
-		{"GET /api/v1/info", s.handleInfo, authNone, nil, true},
-		{"GET /api/v1/openapi", s.handleOpenAPI, authNone, nil, true},
-		{"/api/", s.handleAPIFallback, authNone, nil, true},
-		{"GET /healthz", s.handleHealthz, authNone, nil, false},
-		{"GET /readyz", s.handleReadyz, authNone, nil, false},
-		{"GET /metrics", s.metrics.handler().ServeHTTP, authNone, nil, false},
-		{"GET /{$}", s.servePage("index.html"), authNone, nil, true},
-		{"GET /exports", s.servePage("exports.html"), authNone, nil, true},
-		{"GET /exports/{id}", s.servePage("export.html"), authNone, nil, true},
-		{"GET /static/", s.serveStatic(), authNone, nil, true},
+		{"GET /api/v1/exports", s.handleList, routeBearer, []string{verbList, verbGet}, true},
+		{"GET /api/v1/exports/{id}", s.handleGet, routeBearer, []string{verbGet}, true},
+		{"DELETE /api/v1/exports/{id}", s.handleDelete, routeBearer, []string{verbDelete}, true},
+		{"POST /api/v1/exports/{id}/cancel", s.handleCancel, routeBearer, []string{verbUpdate}, true},
+		{"GET /api/v1/exports/{id}/events", s.handleEvents, routeBearerOrQuery, []string{verbGet}, false},
+		{"GET /api/v1/exports/{id}/result", s.handleResult, routeBearer, []string{verbGet}, false},
+		{"GET /api/v1/info", s.handleInfo, routePublic, nil, true},
+		{"GET /api/v1/openapi", s.handleOpenAPI, routePublic, nil, true},
+		{"/api/", s.handleAPIFallback, routePublic, nil, true},
+		{"GET /healthz", s.handleHealthz, routePublic, nil, false},
+		{"GET /readyz", s.handleReadyz, routePublic, nil, false},
+		{"GET /metrics", s.metrics.handler().ServeHTTP, routePublic, nil, false},
+		{"GET /{$}", s.servePage("index.html"), routePublic, nil, true},
+		{"GET /exports", s.servePage("exports.html"), routePublic, nil, true},
+		{"GET /exports/{id}", s.servePage("export.html"), routePublic, nil, true},
+		{"GET /static/", s.serveStatic(), routePublic, nil, true},
 	}
 }
 
@@ -183,8 +183,11 @@ func (s *Server) buildHandler() error {
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
 		var h http.Handler = rt.handler
-		if rt.auth != authNone {
-			h = s.authenticate(h, rt.auth == authHeaderOrQuery, rt.verbs...)
+		if rt.auth != routePublic {
+			if len(rt.verbs) == 0 {
+				return fmt.Errorf("route %s needs a token but names no verb to authorize it with", rt.pattern)
+			}
+			h = s.authenticate(h, rt.auth == routeBearerOrQuery, rt.verbs...)
 		}
 		if rt.compress {
 			h = gz(h)
