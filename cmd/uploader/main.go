@@ -84,6 +84,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&auth, "auth", getenv("KUBEXPORT_AUTH"), "How callers authenticate: kubernetes (bearer tokens reviewed by the API server, RBAC on exportjobs), token-file (the tokens of --token-file) or none (an open API). Default: token-file with --token-file, else none (env KUBEXPORT_AUTH).")
 	fs.DurationVar(&c.AuthCacheTTL, "auth-cache-ttl", c.AuthCacheTTL, "With --auth=kubernetes, how long a token review or permission check is reused.")
 	fs.IntVar(&c.AuthCacheSize, "auth-cache-size", c.AuthCacheSize, "With --auth=kubernetes, how many token reviews and permission checks are cached (each).")
+	var audiences string
+	fs.StringVar(&audiences, "auth-audiences", getenv("KUBEXPORT_AUTH_AUDIENCES"), "With --auth=kubernetes, comma-separated audiences a token must be issued for (kubectl create token --audience=...); empty accepts tokens for the API server itself (env KUBEXPORT_AUTH_AUDIENCES).")
 	fs.StringVar(&c.TokenFile, "token-file", getenv("KUBEXPORT_TOKEN_FILE"), "File with the accepted bearer tokens, one per line (a mounted Secret), for --auth=token-file.")
 	fs.DurationVar(&c.TokenReloadInterval, "token-reload-interval", c.TokenReloadInterval, "How often the token file is checked for changes.")
 	fs.StringVar(&level, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error.")
@@ -112,6 +114,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return o, fmt.Errorf("--log-format %q: want json or text", format)
 	}
 	c.Auth = upload.AuthMode(auth)
+	if audiences != "" {
+		c.AuthAudiences = strings.Split(audiences, ",")
+	}
 	c.Version = version
 	if err := c.Validate(); err != nil {
 		return o, err

@@ -105,6 +105,10 @@ func TestParseFlags(t *testing.T) {
 			want: func(o *options) {
 				o.upload.Auth, o.upload.AuthCacheTTL, o.upload.AuthCacheSize = upload.AuthKubernetes, 2*time.Second, 100
 			}},
+		{name: "audiences", args: []string{"--auth=kubernetes", "--auth-audiences=kubexport,other"},
+			want: func(o *options) {
+				o.upload.Auth, o.upload.AuthAudiences = upload.AuthKubernetes, []string{"kubexport", "other"}
+			}},
 		{name: "auth mode from the environment", env: map[string]string{"KUBEXPORT_AUTH": "none"},
 			want: func(o *options) { o.upload.Auth = upload.AuthNone }},
 		{name: "token-file mode", args: []string{"--auth=token-file", "--token-file=/t"},

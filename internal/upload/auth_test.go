@@ -200,3 +200,25 @@ func TestAuthErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestReviewAccepted(t *testing.T) {
+	jane := authnv1.UserInfo{Username: "jane@example.com"}
+	tests := []struct {
+		name      string
+		status    authnv1.TokenReviewStatus
+		audiences []string
+		want      bool
+	}{
+		{"authenticated", authnv1.TokenReviewStatus{Authenticated: true, User: jane}, nil, true},
+		{"refused", authnv1.TokenReviewStatus{Authenticated: false, User: jane}, nil, false},
+		{"no username", authnv1.TokenReviewStatus{Authenticated: true}, nil, false},
+		{"one of the audiences", authnv1.TokenReviewStatus{Authenticated: true, User: jane, Audiences: []string{"b"}}, []string{"a", "b"}, true},
+		{"another audience", authnv1.TokenReviewStatus{Authenticated: true, User: jane, Audiences: []string{"c"}}, []string{"a", "b"}, false},
+		{"audiences asked, none answered", authnv1.TokenReviewStatus{Authenticated: true, User: jane}, []string{"a"}, false},
+	}
+	for _, tc := range tests {
+		if got := reviewAccepted(tc.status, tc.audiences); got != tc.want {
+			t.Errorf("%s: reviewAccepted = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -55,6 +55,10 @@ type Config struct {
 	AuthCacheTTL time.Duration
 	// AuthCacheSize caps the cached reviews of each kind (least recently used go first).
 	AuthCacheSize int
+	// AuthAudiences, when set (kubernetes mode), accepts only tokens issued for one of these
+	// audiences (`kubectl create token --audience=...`) instead of tokens for the API server
+	// itself, so a token sent to the service is useless against the API server.
+	AuthAudiences []string
 
 	// TokenFile holds the accepted bearer tokens of AuthTokenFile.
 	TokenFile string
@@ -162,6 +166,14 @@ func (c Config) Validate() error {
 		}
 	default:
 		add("auth mode %q is not one of kubernetes, token-file or none", c.Auth)
+	}
+	if len(c.AuthAudiences) > 0 && c.AuthMode() != AuthKubernetes {
+		add("auth audiences apply to auth mode kubernetes only, not %s", c.AuthMode())
+	}
+	for _, a := range c.AuthAudiences {
+		if a == "" || strings.TrimSpace(a) != a {
+			add("auth audience %q is empty or has surrounding spaces", a)
+		}
 	}
 	if c.AuthCacheSize < 1 {
 		add("auth cache size %d must be at least 1", c.AuthCacheSize)

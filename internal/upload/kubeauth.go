@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
@@ -49,13 +50,14 @@ type decisionKey struct {
 // bite) in bounded LRU caches keyed by the token's digest.
 type kubeAuth struct {
 	ns        string
+	audiences []string // empty: the API server's own
 	reviews   authnclient.TokenReviewInterface
 	sars      authzclient.SubjectAccessReviewInterface
 	users     *lru[tokenKey, reviewed]
 	decisions *lru[decisionKey, bool]
 }
 
-func newKubeAuth(cfg *rest.Config, ns string, size int, ttl time.Duration, now func() time.Time) (*kubeAuth, error) {
+func newKubeAuth(cfg *rest.Config, ns string, audiences []string, size int, ttl time.Duration, now func() time.Time) (*kubeAuth, error) {
 	an, err := authnclient.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating the TokenReview client: %w", err)
@@ -65,7 +67,7 @@ func newKubeAuth(cfg *rest.Config, ns string, size int, ttl time.Duration, now f
 		return nil, fmt.Errorf("creating the SubjectAccessReview client: %w", err)
 	}
 	return &kubeAuth{
-		ns: ns, reviews: an.TokenReviews(), sars: az.SubjectAccessReviews(),
+		ns: ns, audiences: audiences, reviews: an.TokenReviews(), sars: az.SubjectAccessReviews(),
 		users: newLRU[tokenKey, reviewed](size, ttl, now), decisions: newLRU[decisionKey, bool](size, ttl, now),
 	}, nil
 }
@@ -75,16 +77,35 @@ func (a *kubeAuth) authenticate(ctx context.Context, key tokenKey, token string)
 	if r, ok := a.users.get(key); ok {
 		return r.id, nil
 	}
-	tr, err := a.reviews.Create(ctx, &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+	spec := authnv1.TokenReviewSpec{Token: token, Audiences: a.audiences}
+	tr, err := a.reviews.Create(ctx, &authnv1.TokenReview{Spec: spec}, metav1.CreateOptions{})
 	if err != nil {
 		return nil, authBackendError("reviewing a bearer token (TokenReview)", err)
 	}
 	var id *identity
-	if tr.Status.Authenticated && tr.Status.User.Username != "" {
+	if reviewAccepted(tr.Status, a.audiences) {
 		id = &identity{user: tr.Status.User}
 	}
 	a.users.add(key, reviewed{id: id})
 	return id, nil
+}
+
+// reviewAccepted reports whether a TokenReview's answer accepts the token: authenticated, with a
+// username, and, when the service asked for audiences, valid for at least one of them (an
+// authenticator that ignores audiences answers without any, and is not trusted).
+func reviewAccepted(st authnv1.TokenReviewStatus, audiences []string) bool {
+	if !st.Authenticated || st.User.Username == "" {
+		return false
+	}
+	if len(audiences) == 0 {
+		return true
+	}
+	for _, a := range st.Audiences {
+		if slices.Contains(audiences, a) {
+			return true
+		}
+	}
+	return false
 }
 
 // allowed asks whether the caller may use verb on exportjobs in the service's namespace.

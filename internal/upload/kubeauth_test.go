@@ -49,7 +49,31 @@ func (e *testEnv) serviceAccount(t testing.TB, name string, verbs ...string) str
 			Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: e.ns}},
 		}))
 	}
-	tr := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
+	token := e.token(t, name)
+	user := authnv1.UserInfo{Username: "system:serviceaccount:" + e.ns + ":" + name,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + e.ns, "system:authenticated"}}
+	eventually(t, 10*time.Second, func() error {
+		for _, verb := range verbs {
+			sar := subjectAccessReview(user, e.ns, verb)
+			if err := k8s.Create(ctx, sar); err != nil {
+				return err
+			}
+			if !sar.Status.Allowed {
+				return fmt.Errorf("%s may not %s yet", name, verb)
+			}
+		}
+		return nil
+	})
+	return token
+}
+
+// token returns a token of the ServiceAccount from the TokenRequest API, for the audiences
+// (none: the API server's), once the API server authenticates it.
+func (e *testEnv) token(t testing.TB, name string, audiences ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns}}
+	tr := &authnv1.TokenRequest{Spec: authnv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600), Audiences: audiences}}
 	must(t, k8s.SubResource("token").Create(ctx, sa, tr))
 	token := tr.Status.Token
 	if token == "" {
@@ -57,21 +81,12 @@ func (e *testEnv) serviceAccount(t testing.TB, name string, verbs ...string) str
 	}
 	user := "system:serviceaccount:" + e.ns + ":" + name
 	eventually(t, 10*time.Second, func() error {
-		rev := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}
+		rev := &authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token, Audiences: audiences}}
 		if err := k8s.Create(ctx, rev); err != nil {
 			return err
 		}
 		if !rev.Status.Authenticated || rev.Status.User.Username != user {
 			return fmt.Errorf("token of %s not authenticated yet: %+v", name, rev.Status)
-		}
-		for _, verb := range verbs {
-			sar := subjectAccessReview(rev.Status.User, e.ns, verb)
-			if err := k8s.Create(ctx, sar); err != nil {
-				return err
-			}
-			if !sar.Status.Allowed {
-				return fmt.Errorf("%s may not %s yet", name, verb)
-			}
 		}
 		return nil
 	})
@@ -481,4 +496,20 @@ func TestKubernetesAuthWithShippedRBAC(t *testing.T) {
 	}
 	e.nothingLeft(t)
 	apiError(t, e.do(t, http.MethodGet, "/api/v1/exports", nil, bearer("not-a-token")), http.StatusUnauthorized, "invalid_token")
+}
+
+// TestKubernetesAuthAudiences: with audiences configured, only tokens issued for one of them
+// pass; a token for the API server itself (what a pod mounts, what kubectl create token gives
+// without --audience) is refused.
+func TestKubernetesAuthAudiences(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Auth, c.AuthAudiences = AuthKubernetes, []string{"kubexport-uploader", "other"} })
+	apiToken := e.serviceAccount(t, "frank", "create", "get")
+	apiError(t, e.do(t, http.MethodGet, "/api/v1/exports", nil, bearer(apiToken)), http.StatusUnauthorized, "invalid_token")
+	wrong := e.token(t, "frank", "somewhere-else")
+	apiError(t, e.do(t, http.MethodGet, "/api/v1/exports", nil, bearer(wrong)), http.StatusUnauthorized, "invalid_token")
+	ours := e.token(t, "frank", "kubexport-uploader")
+	id := e.uploadAs(t, ours, "frank.pptx")
+	if d := cmp.Diff([]string{id}, e.listAs(t, ours)); d != "" {
+		t.Errorf("frank's list (-want +got):\n%s", d)
+	}
 }

@@ -491,6 +491,8 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Auth, c.TokenFile = AuthKubernetes, "/t" }, "a token file is used only by auth mode token-file, not kubernetes"},
 		{func(c *Config) { c.Auth, c.TokenFile = AuthNone, "/t" }, "a token file is used only by auth mode token-file, not none"},
 		{func(c *Config) { c.AuthCacheSize = 0 }, "auth cache size 0 must be at least 1"},
+		{func(c *Config) { c.AuthAudiences = []string{"kubexport"} }, "auth audiences apply to auth mode kubernetes only, not none"},
+		{func(c *Config) { c.Auth, c.AuthAudiences = AuthKubernetes, []string{"a", ""} }, `auth audience "" is empty or has surrounding spaces`},
 		{func(c *Config) { c.AuthCacheTTL = 0 }, "auth cache TTL must be positive"},
 	}
 	for _, tc := range tests {

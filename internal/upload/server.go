@@ -114,7 +114,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return nil, err
 		}
 	case AuthKubernetes:
-		if s.kubeAuth, err = newKubeAuth(deps.REST, cfg.Namespace, cfg.AuthCacheSize, cfg.AuthCacheTTL, deps.Now); err != nil {
+		if s.kubeAuth, err = newKubeAuth(deps.REST, cfg.Namespace, cfg.AuthAudiences, cfg.AuthCacheSize, cfg.AuthCacheTTL, deps.Now); err != nil {
 			return nil, err
 		}
 	}
@@ -258,7 +258,7 @@ func (s *Server) logAuthMode() {
 	switch s.authMode {
 	case AuthKubernetes:
 		s.log.Info("Authentication: Kubernetes bearer tokens (TokenReview), authorized with SubjectAccessReview on exportjobs",
-			"mode", string(s.authMode), "namespace", s.cfg.Namespace, "cacheTTL", s.cfg.AuthCacheTTL.String())
+			"mode", string(s.authMode), "namespace", s.cfg.Namespace, "audiences", s.cfg.AuthAudiences, "cacheTTL", s.cfg.AuthCacheTTL.String())
 	case AuthTokenFile:
 		s.log.Info("Authentication: static bearer tokens from a file; every token holder sees every export",
 			"mode", string(s.authMode), "path", s.cfg.TokenFile)
