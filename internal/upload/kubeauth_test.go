@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -172,6 +173,19 @@ func TestKubernetesAuth(t *testing.T) {
 
 	e.succeed(t, a1, 2)
 	e.running(t, a2)
+	// The checks below read the service's cache: wait until it shows both changes.
+	eventually(t, 10*time.Second, func() error {
+		for id, want := range map[string]string{a1: "Succeeded", a2: "Running"} {
+			resp := e.do(t, http.MethodGet, "/api/v1/exports/"+id, nil, bearer(admin))
+			var v ExportView
+			err := json.NewDecoder(resp.Body).Decode(&v)
+			resp.Body.Close()
+			if err != nil || v.Phase != want {
+				return fmt.Errorf("%s: %s %v, want %s", id, v.Phase, err, want)
+			}
+		}
+		return nil
+	})
 	checkRefusals(t, e, tok, a1, a2)
 	checkOwnerAndAdmin(t, e, tok, a1, a2, b1)
 
@@ -480,8 +494,12 @@ func TestKubernetesAuthWithShippedRBAC(t *testing.T) {
 	}
 	e.running(t, id)
 	ev := e.do(t, http.MethodGet, "/api/v1/exports/"+id+"/events", nil, bearer(erin))
-	if first := nextStatus(t, readEvents(ev.Body)); first.ID != id || first.Phase != "Running" {
-		t.Errorf("event %+v", first)
+	// The service's cache may not show Running yet: the stream sends it when it does.
+	events := readEvents(ev.Body)
+	for st := nextStatus(t, events); st.Phase != "Running"; st = nextStatus(t, events) {
+		if st.ID != id || st.Phase != "Accepted" {
+			t.Fatalf("event %+v, want %s Accepted, then Running", st, id)
+		}
 	}
 	ev.Body.Close()
 	var v ExportView
