@@ -293,3 +293,30 @@ func setOwner(ej *v1alpha1.ExportJob, username string) {
 	ej.Labels[LabelOwner] = ownerHash(username)
 	ej.Annotations[AnnotationOwner] = username
 }
+
+// WhoAmIView is who the service takes the caller for (GET /api/v1/whoami).
+type WhoAmIView struct {
+	Auth string `json:"auth"`
+	// User and Groups are the API server's answer to the TokenReview; empty without
+	// Kubernetes authentication.
+	User   string   `json:"user,omitempty"`
+	Groups []string `json:"groups,omitempty"`
+	// Admin: the caller sees and acts on every export (may list exportjobs, or the service does
+	// not tell callers apart).
+	Admin bool `json:"admin"`
+}
+
+// handleWhoAmI is GET /api/v1/whoami: the web page shows who is signed in.
+func (s *Server) handleWhoAmI(w http.ResponseWriter, r *http.Request) {
+	v := WhoAmIView{Auth: string(s.authMode), Admin: true}
+	if c := callerFrom(r.Context()); c != nil {
+		admin, err := c.may(r.Context(), verbList)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		v.User, v.Groups, v.Admin = c.id.user.Username, c.id.user.Groups, admin
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, v)
+}

@@ -60,36 +60,7 @@ func TestBrowser(t *testing.T) {
 	deck := filepath.Join(t.TempDir(), "Quarterly review.pptx")
 	must(t, os.WriteFile(deck, docs.PPTX(3), 0o644))
 	downloads := t.TempDir()
-	chromeLog := &syncBuffer{}
-
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chrome),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 900),
-		chromedp.CombinedOutput(chromeLog),
-	)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	defer cancelTab()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	fail := func(step string, err error) {
-		t.Helper()
-		if err != nil {
-			shot(t, ctx, filepath.Join(artifacts, "uploader-failure.png"))
-			t.Fatalf("%s: %v\nchromium output:\n%s", step, err, tail(chromeLog.String(), 2000))
-		}
-	}
+	ctx, fail := startBrowser(t, chrome, artifacts)
 	phaseIs := func(phase string) chromedp.Action[bool] {
 		return chromedp.Poll[bool](fmt.Sprintf(`document.getElementById('phase').dataset.phase === %q`, phase),
 			chromedp.WithPollingTimeout(20*time.Second))
@@ -259,4 +230,65 @@ func tail(s string, n int) string {
 		return s
 	}
 	return "…" + s[len(s)-n:]
+}
+
+// startBrowser starts headless Chromium for one test (stopped when it ends) and returns its
+// tab's context, bounded to two minutes, and a fail function that, on an error, saves a
+// screenshot and Chromium's output and ends the test.
+func startBrowser(t *testing.T, chrome, artifacts string) (context.Context, func(step string, err error)) {
+	t.Helper()
+	chromeLog := &syncBuffer{}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chrome),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1100, 900),
+		chromedp.CombinedOutput(chromeLog),
+	)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelTab)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancel)
+	fail := func(step string, err error) {
+		t.Helper()
+		if err != nil {
+			shot(t, ctx, filepath.Join(artifacts, "uploader-failure.png"))
+			t.Fatalf("%s: %v\nchromium output:\n%s", step, err, tail(chromeLog.String(), 2000))
+		}
+	}
+	return ctx, fail
+}
+
+// TestBrowserSignedIn: with Kubernetes authentication the page takes a service-account token
+// and shows who it belongs to.
+func TestBrowserSignedIn(t *testing.T) {
+	requireIntegration(t)
+	chrome := chromiumPath(t)
+	e := newTestEnv(t, func(c *Config) { c.Auth = AuthKubernetes })
+	alice := e.serviceAccount(t, "alice", "create", "get")
+	artifacts := artifactsDir(t)
+	ctx, fail := startBrowser(t, chrome, artifacts)
+	fail("entering the token", chromedp.Do(ctx,
+		chromedp.Navigate(e.base+"/"),
+		chromedp.WaitVisible(chromedp.ID("token-dialog")),
+		chromedp.SendKeys(chromedp.ID("token-input"), alice),
+		chromedp.Click(chromedp.ID("token-save")),
+		chromedp.WaitVisible(chromedp.ID("signed-in")),
+	))
+	who, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("signed-in")))
+	fail("reading who is signed in", err)
+	if want := "Signed in as system:serviceaccount:" + e.ns + ":alice"; who != want {
+		t.Errorf("the page says %q, want %q", who, want)
+	}
+	shot(t, ctx, filepath.Join(artifacts, "uploader-signed-in.png"))
 }

@@ -171,6 +171,21 @@ func TestKubernetesAuth(t *testing.T) {
 		}
 	}
 
+	// Who the service takes each caller for (the web page shows it).
+	for _, c := range []struct {
+		token, user string
+		admin       bool
+	}{{alice, "alice", false}, {reader, "reader", false}, {admin, "admin", true}, {lister, "lister", true}} {
+		var who WhoAmIView
+		e.getJSON(t, "/api/v1/whoami", http.StatusOK, &who, bearer(c.token))
+		if want := "system:serviceaccount:" + e.ns + ":" + c.user; who.User != want || who.Admin != c.admin || who.Auth != "kubernetes" ||
+			!slices.Contains(who.Groups, "system:serviceaccounts:"+e.ns) {
+			t.Errorf("whoami as %s: %+v, want user %s, admin %v", c.user, who, want, c.admin)
+		}
+	}
+	apiError(t, e.do(t, http.MethodGet, "/api/v1/whoami", nil, nil), http.StatusUnauthorized, "unauthorized")
+	apiError(t, e.do(t, http.MethodGet, "/api/v1/whoami", nil, bearer(nobody)), http.StatusForbidden, "forbidden")
+
 	e.succeed(t, a1, 2)
 	e.running(t, a2)
 	// The checks below read the service's cache: wait until it shows both changes.

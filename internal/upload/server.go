@@ -158,6 +158,7 @@ func (s *Server) routes() []route {
 		{"POST /api/v1/exports/{id}/cancel", s.handleCancel, routeBearer, []string{verbUpdate}, true},
 		{"GET /api/v1/exports/{id}/events", s.handleEvents, routeBearerOrQuery, []string{verbGet}, false},
 		{"GET /api/v1/exports/{id}/result", s.handleResult, routeBearer, []string{verbGet}, false},
+		{"GET /api/v1/whoami", s.handleWhoAmI, routeBearer, []string{verbCreate, verbGet, verbList}, true},
 		{"GET /api/v1/info", s.handleInfo, routePublic, nil, true},
 		{"GET /api/v1/openapi", s.handleOpenAPI, routePublic, nil, true},
 		{"/api/", s.handleAPIFallback, routePublic, nil, true},

@@ -45,6 +45,7 @@ const KX = (() => {
         dlg.remove();
         pending = null;
         renderTokenLink();
+        renderSignedIn();
         resolve(t);
       });
       document.body.append(dlg);
@@ -136,7 +137,23 @@ const KX = (() => {
     node.hidden = !message;
   }
 
-  document.addEventListener('DOMContentLoaded', renderTokenLink);
+  // renderSignedIn shows who the service takes the stored token for (Kubernetes authentication).
+  async function renderSignedIn() {
+    const bar = document.querySelector('.topbar');
+    if (!bar || !token() || (await getInfo()).auth !== 'kubernetes') return;
+    const res = await fetch('/api/v1/whoami', { headers: authHeaders() });
+    if (!res.ok) return; // a refused token: the page's own calls ask for another one
+    const who = await res.json();
+    let s = bar.querySelector('#signed-in');
+    if (!s) {
+      s = el('span', { id: 'signed-in', class: 'signed-in' });
+      const link = bar.querySelector('.token-link');
+      if (link) link.before(s); else bar.append(s);
+    }
+    s.textContent = `Signed in as ${who.user}${who.admin ? ' (admin: sees every export)' : ''}`;
+  }
+
+  document.addEventListener('DOMContentLoaded', () => { renderTokenLink(); renderSignedIn(); });
 
   return { token, setToken, api, askToken, ensureToken, getInfo, errorMessage, el, formatBytes,
     formatTime, relativeTime, phaseLabel, showError };
