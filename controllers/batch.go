@@ -106,12 +106,7 @@ func groupJobName(group []queueEntry) string {
 func BuildBatchJob(members []*v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 	head := members[0]
 	image, _ := converterImage(head, cfg)
-	jobLabels := map[string]string{
-		labelName:      "kubexport-converter",
-		labelManagedBy: "kubexport",
-		// The cache holds only Jobs and pods with this label; it names the first member.
-		v1alpha1.LabelExportJob: head.Name,
-	}
+	jobLabels := childLabels("kubexport-converter", head.Name)
 	uids := make([]string, 0, len(members))
 	owners := make([]metav1.OwnerReference, 0, len(members))
 	docs := make([]contract.Document, 0, len(members))

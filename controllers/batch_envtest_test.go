@@ -38,6 +38,21 @@ func occupy(t *testing.T, ns string) *batchv1.Job {
 	return waitJob(t, ns, "busy")
 }
 
+// batchOfThree starts an operator with cfg (one slot) in a new namespace, queues "a", "b" and
+// "c" behind "busy", then frees the slot: the three form one batch Job, which it returns.
+func batchOfThree(t *testing.T, cfg Config) (string, *operator, *batchv1.Job) {
+	t.Helper()
+	ns := testNamespace(t)
+	op := startOperator(t, ns, cfg)
+	busy := occupy(t, ns)
+	for _, n := range []string{"a", "b", "c"} {
+		newExport(t, testutil.MakeExportJob(n, ns))
+		waitFor(t, ns, n, v1alpha1.PhaseQueued, v1alpha1.ReasonWaitingForSlot)
+	}
+	completeExport(t, busy, 1)
+	return ns, op, waitBatchJob(t, ns, "a")
+}
+
 // waitBatchJob waits for the batch Job headed by head.
 func waitBatchJob(t *testing.T, ns, head string) *batchv1.Job {
 	t.Helper()
@@ -181,15 +196,7 @@ func TestIdleExportsRunAlone(t *testing.T) {
 // TestBatchPodKilledRerunsAlone: a batch pod that dies without a report (an OOM kill) sends
 // every unfinished export back to the queue, each to run in a Job of its own.
 func TestBatchPodKilledRerunsAlone(t *testing.T) {
-	ns := testNamespace(t)
-	op := startOperator(t, ns, batchConfig(1, 8))
-	busy := occupy(t, ns)
-	for _, n := range []string{"a", "b", "c"} {
-		newExport(t, testutil.MakeExportJob(n, ns))
-		waitFor(t, ns, n, v1alpha1.PhaseQueued, v1alpha1.ReasonWaitingForSlot)
-	}
-	completeExport(t, busy, 1)
-	batch := waitBatchJob(t, ns, "a")
+	ns, op, batch := batchOfThree(t, batchConfig(1, 8))
 	runPod(t, batch, "p", func(p *corev1.Pod) *corev1.Pod {
 		p.Status.Phase = corev1.PodFailed
 		p = testutil.TerminatedRaw(p, 137, "", time.Now())
@@ -222,15 +229,7 @@ func TestBatchPodKilledRerunsAlone(t *testing.T) {
 // Job goes on, and the others get their results; once the batch Job ended, a cleanup Job
 // removes the PDF the batch may have written for the cancelled export.
 func TestCancelInsideBatch(t *testing.T) {
-	ns := testNamespace(t)
-	op := startOperator(t, ns, batchConfig(1, 8))
-	busy := occupy(t, ns)
-	for _, n := range []string{"a", "b", "c"} {
-		newExport(t, testutil.MakeExportJob(n, ns))
-		waitFor(t, ns, n, v1alpha1.PhaseQueued, v1alpha1.ReasonWaitingForSlot)
-	}
-	completeExport(t, busy, 1)
-	batch := waitBatchJob(t, ns, "a")
+	ns, op, batch := batchOfThree(t, batchConfig(1, 8))
 	runPod(t, batch, "p", running)
 	waitFor(t, ns, "b", v1alpha1.PhaseRunning, v1alpha1.ReasonConverting)
 	setCancel(t, ns, "b")
@@ -281,16 +280,8 @@ func TestCancelInsideBatch(t *testing.T) {
 // batch recorded in the exports' statuses but never created (the operator died between the
 // two) is created as recorded.
 func TestRestartMidBatch(t *testing.T) {
-	ns := testNamespace(t)
 	cfg := batchConfig(1, 8)
-	op := startOperator(t, ns, cfg)
-	busy := occupy(t, ns)
-	for _, n := range []string{"a", "b", "c"} {
-		newExport(t, testutil.MakeExportJob(n, ns))
-		waitFor(t, ns, n, v1alpha1.PhaseQueued, v1alpha1.ReasonWaitingForSlot)
-	}
-	completeExport(t, busy, 1)
-	batch := waitBatchJob(t, ns, "a")
+	ns, op, batch := batchOfThree(t, cfg)
 	for i := range 2 {
 		op.stop()
 		op = startOperator(t, ns, cfg)

@@ -129,11 +129,7 @@ func BuildCleanupJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 	}, sharedEnv(ej, cfg)...)
 	spec := converterPodSpec(env, cfg, cfg.ConverterImage)
 	spec.Containers[0].Args = []string{"remove"}
-	jobLabels := map[string]string{
-		labelName:               "kubexport-cleanup",
-		labelManagedBy:          "kubexport",
-		v1alpha1.LabelExportJob: ej.Name,
-	}
+	jobLabels := childLabels("kubexport-cleanup", ej.Name)
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            CleanupJobName(ej.Name),
@@ -149,6 +145,16 @@ func BuildCleanupJob(ej *v1alpha1.ExportJob, cfg Config) *batchv1.Job {
 				Spec:       spec,
 			},
 		},
+	}
+}
+
+// childLabels are the labels of every Job the operator creates and of its pods. The operator's
+// cache holds only Jobs and pods carrying LabelExportJob (ejName: for a batch, its first export).
+func childLabels(component, ejName string) map[string]string {
+	return map[string]string{
+		labelName:               component,
+		labelManagedBy:          "kubexport",
+		v1alpha1.LabelExportJob: ejName,
 	}
 }
 
@@ -179,11 +185,7 @@ func BuildJob(ej *v1alpha1.ExportJob, cfg Config) (*batchv1.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	jobLabels := map[string]string{
-		labelName:               "kubexport-converter",
-		labelManagedBy:          "kubexport",
-		v1alpha1.LabelExportJob: ej.Name,
-	}
+	jobLabels := childLabels("kubexport-converter", ej.Name)
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:            JobName(ej.Name),

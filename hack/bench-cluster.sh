@@ -30,20 +30,9 @@ if [ "${KX_REUSE:-0}" = 1 ]; then
   fi
   log "reusing the cluster of $KUBECONFIG"
 else
-  cleanup() {
-    rc=$?
-    if [ "${KX_KEEP:-0}" != 1 ]; then
-      hack/cluster.sh down || rc=1
-    fi
-    log "total $(( $(date +%s) - t0 ))s, exit $rc"
-    exit $rc
-  }
-  trap cleanup EXIT
-  hack/cluster.sh up
-  eval "$(hack/cluster.sh env)"
-  export KUBECONFIG KUBECTL
-  log "deploying config/dev with $KUBECTL"
-  make deploy-dev KUBECTL="$KUBECTL"
+  # shellcheck source=hack/lib/dev-cluster.sh
+  . hack/lib/dev-cluster.sh
+  kx_dev_cluster_up
 fi
 
 t1=$(date +%s)

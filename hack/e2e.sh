@@ -8,23 +8,9 @@ cd "$root"
 log() { printf '%s e2e: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 t0=$(date +%s)
-cleanup() {
-  rc=$?
-  if [ "${KX_KEEP:-0}" != 1 ]; then
-    hack/cluster.sh down || rc=1
-  fi
-  log "total $(( $(date +%s) - t0 ))s, exit $rc"
-  exit $rc
-}
-trap cleanup EXIT
-
-hack/cluster.sh up
-eval "$(hack/cluster.sh env)"
-export KUBECONFIG KUBECTL
-log "deploying config/dev with $KUBECTL"
-t1=$(date +%s)
-make deploy-dev KUBECTL="$KUBECTL"
-log "deployed in $(( $(date +%s) - t1 ))s"
+# shellcheck source=hack/lib/dev-cluster.sh
+. hack/lib/dev-cluster.sh
+kx_dev_cluster_up
 t2=$(date +%s)
 go test -tags e2e -count=1 -timeout 60m -v ./test/e2e/ 2>&1 | tee bin/e2e.log |
   grep --line-buffered -E '^(=== RUN|--- |ok|FAIL|PASS|panic:)|_test\.go:[0-9]+:|=====' 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -359,22 +358,6 @@ func deleteExports(ids []string) error {
 	close(next)
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-func deleteExport(id string) error {
-	req, err := http.NewRequest(http.MethodDelete, uploaderURL+"/api/v1/exports/"+id, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("deleting export %s: %w", id, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotFound {
-		return fmt.Errorf("deleting export %s: %s", id, resp.Status)
-	}
-	return nil
 }
 
 // removeBenchExports deletes the exports an interrupted earlier run left on a kept cluster.

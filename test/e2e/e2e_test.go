@@ -226,6 +226,24 @@ func post(name string, data []byte) (string, error) {
 	return v.ID, nil
 }
 
+// deleteExport deletes an export and its objects through the uploader's API; one already gone
+// counts as deleted.
+func deleteExport(id string) error {
+	req, err := http.NewRequest(http.MethodDelete, uploaderURL+"/api/v1/exports/"+id, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("deleting export %s: %w", id, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotFound {
+		return fmt.Errorf("deleting export %s: %s", id, resp.Status)
+	}
+	return nil
+}
+
 func exportStatus(t testing.TB, id string) exportView {
 	t.Helper()
 	resp, err := http.Get(uploaderURL + "/api/v1/exports/" + id)
@@ -262,10 +280,7 @@ func TestUploadCorpus(t *testing.T) {
 	}
 	t.Cleanup(func() {
 		for _, s := range all {
-			req, _ := http.NewRequest(http.MethodDelete, uploaderURL+"/api/v1/exports/"+s.id, nil)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
+			_ = deleteExport(s.id) // best effort: the next run's TestMain clears leftovers
 		}
 	})
 	deadline := time.Now().Add(2 * long)
@@ -329,10 +344,7 @@ func TestBatchingUnderLoad(t *testing.T) {
 	t.Cleanup(func() {
 		for _, s := range all {
 			if s.id != "" {
-				req, _ := http.NewRequest(http.MethodDelete, uploaderURL+"/api/v1/exports/"+s.id, nil)
-				if resp, err := http.DefaultClient.Do(req); err == nil {
-					resp.Body.Close()
-				}
+				_ = deleteExport(s.id) // best effort, as in TestUploadCorpus
 			}
 		}
 	})
