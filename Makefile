@@ -19,10 +19,12 @@ KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 ENVTEST ?= $(LOCALBIN)/setup-envtest
 GOLANGCI_LINT = $(LOCALBIN)/golangci-lint
+HELM ?= $(LOCALBIN)/helm
 KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 ENVTEST_VERSION ?= v0.24.1
 GOLANGCI_LINT_VERSION ?= v2.12.2
+HELM_VERSION ?= v4.3.2
 
 # Packages of the non-e2e suite.
 TEST_PKGS = $$(go list ./... | grep -v /test/e2e)
@@ -44,6 +46,14 @@ help: ## Display this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC from the API types and markers.
 	"$(CONTROLLER_GEN)" rbac:roleName=manager-role crd paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases
+	@# The Helm chart renders these copies (charts/kubexport/files/): one source, config/.
+	rm -f charts/kubexport/files/crds/*.yaml
+	cp config/crd/bases/*.yaml charts/kubexport/files/crds/
+	cp config/rbac/role.yaml charts/kubexport/files/rbac/role.yaml
+
+.PHONY: helm-docs
+helm-docs: ## Generate the values table of charts/kubexport/README.md from the comments of values.yaml.
+	go run ./hack/chartdoc charts/kubexport
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
@@ -59,16 +69,16 @@ vet: ## Run go vet (e2e files included).
 	go vet -tags e2e ./test/...
 
 .PHONY: verify
-verify: manifests generate golangci-lint ## Regenerate, then check: generated files committed, gofmt, go vet, golangci-lint.
+verify: manifests generate helm-docs golangci-lint ## Regenerate, then check: generated files committed, gofmt, go vet, golangci-lint.
 	GOLANGCI_LINT="$(GOLANGCI_LINT)" hack/verify.sh
 
 # test, build and bench write nothing but bin/: generated files and formatting are `make verify`'s
 # to check (and `make manifests generate fmt`'s to rewrite), so a test run leaves `git status` clean.
 .PHONY: test
-test: vet envtest-assets minio ## Run every non-e2e test (with -race) against a real API server, MinIO and LibreOffice.
+test: vet envtest-assets minio helm kustomize ## Run every non-e2e test (with -race) against a real API server, MinIO and LibreOffice.
 	@mkdir -p bin
 	@echo "Running tests (full log: bin/test.log)"
-	KUBEBUILDER_ASSETS="$$(cat bin/.envtest-assets)" KUBEXPORT_MINIO="$$(cat bin/.minio-path)" \
+	KUBEBUILDER_ASSETS="$$(cat bin/.envtest-assets)" KUBEXPORT_MINIO="$$(cat bin/.minio-path)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" \
 		go test -race -v -count=1 -timeout 20m $(TEST_PKGS) -coverprofile bin/cover.out 2>&1 | tee bin/test.log | $(TEST_FILTER)
 
 .PHONY: test-e2e
@@ -97,10 +107,15 @@ lint: golangci-lint ## Run golangci-lint.
 ##@ Build
 
 .PHONY: build
-build: vet ## Build bin/manager, bin/converter and bin/uploader.
+build: vet ## Build bin/manager, bin/converter, bin/uploader and the kubectl plugin bin/kubectl-kubexport.
 	CGO_ENABLED=0 go build -o bin/manager ./cmd/manager
 	CGO_ENABLED=1 go build -o bin/converter ./cmd/converter # cgo: LibreOfficeKit (libreofficekit-dev headers)
 	CGO_ENABLED=0 go build -o bin/uploader ./cmd/uploader
+	CGO_ENABLED=0 go build -o bin/kubectl-kubexport ./cmd/kubectl-kubexport
+
+.PHONY: krew
+krew: ## Build the kubectl plugin's release archives (bin/krew/) and write its krew manifest plugins/kubexport.yaml (VERSION=v0.1.0).
+	VERSION="$(or $(VERSION),v0.1.0)" hack/krew.sh
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the operator from your host against ~/.kube/config.
@@ -203,6 +218,11 @@ $(ENVTEST): $(LOCALBIN)
 golangci-lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT): $(LOCALBIN)
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: helm
+helm: $(HELM) ## Install helm (built from the Go module proxy) for the chart's lint and tests.
+$(HELM): $(LOCALBIN)
+	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))
 
 # go-install-tool installs package $2 at version $3 as $1 (a versioned file plus a symlink).
 define go-install-tool

@@ -221,8 +221,13 @@ func judgeBatch(ej *v1alpha1.ExportJob, obs observation, now time.Time) verdict 
 	if i < 0 {
 		return requeue("Batch Job %s does not list this export", job.Name)
 	}
-	if term := lastTerminated(obs.pods, func(int32) bool { return true }); term != nil {
+	if pod, term := lastEnded(obs.pods, func(int32) bool { return true }); term != nil {
 		report, err := contract.DecodeBatch(term.Message)
+		if (err != nil || i >= len(report.Documents)) && term.Reason == reasonOOMKilled {
+			// Its documents shared one LibreOffice's memory: which one needed it is unknown.
+			return requeue("The pod of batch Job %s was %s before this export had a result; "+
+				"its documents shared one LibreOffice's memory", job.Name, oomKill(memoryLimit(pod)))
+		}
 		if err != nil || i >= len(report.Documents) {
 			how := fmt.Sprintf("exit code %d", term.ExitCode)
 			if term.Reason != "" {

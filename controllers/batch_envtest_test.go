@@ -199,13 +199,11 @@ func TestBatchPodKilledRerunsAlone(t *testing.T) {
 	ns, op, batch := batchOfThree(t, batchConfig(1, 8))
 	runPod(t, batch, "p", func(p *corev1.Pod) *corev1.Pod {
 		p.Status.Phase = corev1.PodFailed
-		p = testutil.TerminatedRaw(p, 137, "", time.Now())
-		p.Status.ContainerStatuses[0].State.Terminated.Reason = "OOMKilled"
-		return p
+		return testutil.OOMKilled(p, time.Now())
 	})
 	for _, n := range []string{"a", "b", "c"} {
 		ej := waitFor(t, ns, n, v1alpha1.PhaseQueued, v1alpha1.ReasonRequeued)
-		if ej.Status.JobName != JobName(n) || !strings.Contains(ej.Status.Message, "OOMKilled") {
+		if ej.Status.JobName != JobName(n) || !strings.Contains(ej.Status.Message, "killed at its memory limit of 2Gi (OOMKilled)") {
 			t.Errorf("%s: jobName %q, message %q; want its own Job recorded and the kill named", n, ej.Status.JobName, ej.Status.Message)
 		}
 		if c := meta.FindStatusCondition(ej.Status.Conditions, v1alpha1.ConditionRunning); c == nil || c.Status != metav1.ConditionFalse {

@@ -298,6 +298,13 @@ func TestJudgeBatch(t *testing.T) {
 			ej: b, obs: observation{job: batchJob(func(*batchv1.Job) {}), batch: true, index: 1, pods: ended(137, "")},
 			wantPhase: v1alpha1.PhaseQueued, wantReason: v1alpha1.ReasonRequeued, wantMessage: "exit code 137", wantAlone: true,
 		},
+		"a pod killed for memory: everyone unfinished runs again alone, saying why": {
+			ej: b, obs: observation{job: batchJob(func(*batchv1.Job) {}), batch: true, index: 1, pods: []corev1.Pod{
+				*testutil.OOMKilled(testutil.ConverterPod(batchJob(func(*batchv1.Job) {}), "p", corev1.PodFailed), t0)}},
+			wantPhase: v1alpha1.PhaseQueued, wantReason: v1alpha1.ReasonRequeued, wantAlone: true,
+			wantMessage: "The pod of batch Job a-batch was killed at its memory limit of 2Gi (OOMKilled) before this export had a result; " +
+				"its documents shared one LibreOffice's memory; it runs again in a Job of its own",
+		},
 		"a report too short for this export": {
 			ej: b, obs: observation{job: batchJob(func(*batchv1.Job) {}), batch: true, index: 1, pods: ended(2, report(corrupt))},
 			wantPhase: v1alpha1.PhaseQueued, wantReason: v1alpha1.ReasonRequeued, wantAlone: true,

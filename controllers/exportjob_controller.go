@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 	"github.com/kubexport/kubexport/internal/contract"
@@ -45,8 +46,12 @@ type ExportJobReconciler struct {
 	// MaxConcurrentReconciles is the number of reconcile workers; zero means
 	// DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
+	// QueueRecheckInterval is how often the queue's safety net wakes the exports first in line
+	// without any event; zero means DefaultQueueRecheckInterval.
+	QueueRecheckInterval time.Duration
 
 	admission *admission
+	queueNet  *queueSafetyNet
 	// reconciling, when set, is called as a reconcile begins, and the function it returns as that
 	// reconcile ends. The envtest suite counts reconciles with it: proof that nothing happened
 	// needs proof that the controller looked.
@@ -116,11 +121,11 @@ func (r *ExportJobReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 }
 
 // stopLeftoverJob deletes the converter Job of a finished export if it is still running (its
-// export was cancelled or failed with ConfigurationError, and the delete did not happen yet).
-// A Job that finished on its own is kept for its pods' logs, and so is a batch Job that goes on
-// for its other exports after this one was cancelled.
+// export was cancelled, or failed with ConfigurationError or OutOfMemory, and the delete did not
+// happen yet). A Job that finished on its own is kept for its pods' logs, and so is a batch Job
+// that goes on for its other exports after this one was cancelled.
 func (r *ExportJobReconciler) stopLeftoverJob(ctx context.Context, ej *v1alpha1.ExportJob) error {
-	if ej.Status.Phase != v1alpha1.PhaseCancelled && ej.Status.Reason != v1alpha1.ReasonConfigurationError {
+	if !endedBeforeItsJob(ej.Status) {
 		return nil
 	}
 	name := jobNameOf(ej)
@@ -449,6 +454,14 @@ func (r *ExportJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		return fmt.Errorf("MaxBatchSize must be between 1 and %d (what one termination message reports on)", contract.MaxBatchDocuments)
 	}
 	r.admission = newAdmission(r.Clock, r.Config)
+	interval := r.QueueRecheckInterval
+	if interval <= 0 {
+		interval = DefaultQueueRecheckInterval
+	}
+	r.queueNet = newQueueSafetyNet(r.queueHeads, interval)
+	if err := mgr.Add(r.queueNet); err != nil {
+		return fmt.Errorf("adding the queue's safety net: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.ExportJob{}, queuedIndex, r.indexQueued); err != nil {
 		return fmt.Errorf("indexing queued ExportJobs: %w", err)
 	}
@@ -471,15 +484,24 @@ func (r *ExportJobReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A freed slot wakes the ExportJobs first in line.
 		Watches(&batchv1.Job{}, r.wakeQueueHeads(slotFreed)).
 		Watches(&v1alpha1.ExportJob{}, r.wakeQueueHeads(leftQueue)).
+		// The queue's safety net wakes them too, periodically and after a failed wake-up.
+		WatchesRawSource(source.Channel(r.queueNet.out, &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.workers()}).
 		Named("exportjob").
 		Complete(r)
 }
 
 // wakeQueueHeads enqueues the ExportJobs first in line on the events p passes, once per event.
+// When the queue cannot be read, the queue's safety net tries again.
 func (r *ExportJobReconciler) wakeQueueHeads(p predicate.Funcs) handler.EventHandler {
 	wake := func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-		for _, req := range r.queueHeads(ctx) {
+		reqs, err := r.queueHeads(ctx)
+		if err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Waking the exports first in line failed; the queue's safety net tries again")
+			r.queueNet.poke()
+			return
+		}
+		for _, req := range reqs {
 			q.Add(req)
 		}
 	}

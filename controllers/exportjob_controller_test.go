@@ -78,6 +78,18 @@ func waitJob(t *testing.T, ns, name string) *batchv1.Job {
 	return job
 }
 
+// waitJobGone waits until job (what, for the message) no longer exists.
+func waitJobGone(t *testing.T, job *batchv1.Job, what string) {
+	t.Helper()
+	eventually(t, wait, func() error {
+		err := k8s.Get(context.Background(), client.ObjectKeyFromObject(job), &batchv1.Job{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("%s still exists (err=%v)", what, err)
+	})
+}
+
 func converterJobs(t *testing.T, ns string) []batchv1.Job {
 	t.Helper()
 	list := &batchv1.JobList{}
@@ -459,13 +471,7 @@ func TestConfigurationErrorGracePeriod(t *testing.T) {
 			if ej.Status.CompletionTime == nil || !ej.Status.CompletionTime.Time.Equal(graceEnds) {
 				t.Errorf("completionTime = %v, want %v", ej.Status.CompletionTime, graceEnds)
 			}
-			eventually(t, wait, func() error {
-				err := k8s.Get(context.Background(), client.ObjectKeyFromObject(job), &batchv1.Job{})
-				if apierrors.IsNotFound(err) {
-					return nil
-				}
-				return fmt.Errorf("the Job of a misconfigured export still exists (err=%v)", err)
-			})
+			waitJobGone(t, job, "the Job of a misconfigured export")
 			eventually(t, wait, func() error { return hasEvent(ns, "stuck", v1alpha1.ReasonConfigurationError) })
 		})
 	}

@@ -316,25 +316,21 @@ func passwordEnv(name string, ref *corev1.SecretKeySelector) corev1.EnvVar {
 // cap, the scratch space and the storage connection. Exports only share a batch Job when they
 // share all of it (see batchKey).
 func sharedEnv(ej *v1alpha1.ExportJob, cfg Config) []corev1.EnvVar {
-	secret := storageSecret(ej, cfg)
-	fromSecret := func(name, key string, optional bool) corev1.EnvVar {
-		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: secret},
-			Key:                  key,
-			Optional:             ptr.To(optional),
-		}}}
+	env := make([]corev1.EnvVar, 0, 4+len(contract.StorageSecretEnv))
+	env = append(env,
+		corev1.EnvVar{Name: contract.EnvMaxInputBytes, Value: strconv.FormatInt(cfg.MaxInputBytes, 10)},
+		corev1.EnvVar{Name: contract.EnvScratchDir, Value: scratchPath},
+		corev1.EnvVar{Name: "HOME", Value: scratchPath},
+		corev1.EnvVar{Name: "TMPDIR", Value: scratchPath},
+	)
+	for _, e := range contract.StorageSecretEnv {
+		env = append(env, corev1.EnvVar{Name: e.Env, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: storageSecret(ej, cfg)},
+			Key:                  e.Key,
+			Optional:             ptr.To(e.Optional),
+		}}})
 	}
-	return []corev1.EnvVar{
-		{Name: contract.EnvMaxInputBytes, Value: strconv.FormatInt(cfg.MaxInputBytes, 10)},
-		{Name: contract.EnvScratchDir, Value: scratchPath},
-		{Name: "HOME", Value: scratchPath},
-		{Name: "TMPDIR", Value: scratchPath},
-		fromSecret(contract.EnvStorageEndpoint, contract.SecretKeyEndpoint, false),
-		fromSecret(contract.EnvStorageAccessKey, contract.SecretKeyAccessKey, false),
-		fromSecret(contract.EnvStorageSecretKey, contract.SecretKeySecretKey, false),
-		fromSecret(contract.EnvStorageSecure, contract.SecretKeySecure, true),
-		fromSecret(contract.EnvStorageRegion, contract.SecretKeyRegion, true),
-	}
+	return env
 }
 
 // storageSecret names the Secret holding ej's object-store connection.

@@ -113,3 +113,26 @@ func recordJobCreated(n int) {
 	jobsCreated.Inc()
 	jobDocuments.Observe(float64(n))
 }
+
+// Label values of the orphan sweeper's metrics.
+const (
+	orphanKindUpload = "upload" // a document under uploads/<id>/ whose ExportJob was never created or is gone
+	orphanKindPDF    = "pdf"    // a PDF under results/<id>/ whose ExportJob is gone
+	sweepOK          = "ok"
+	sweepFailed      = "failed"
+)
+
+var (
+	orphansRemoved = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubexport_orphaned_objects_removed_total",
+		Help: "Objects of the upload service the orphan sweeper removed because no ExportJob owns them, by kind (upload, pdf).",
+	}, []string{"kind"})
+	orphanSweeps = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubexport_orphan_sweeps_total",
+		Help: "Sweeps of the upload service's objects, by result (ok, failed).",
+	}, []string{"result"})
+)
+
+func init() {
+	metrics.Registry.MustRegister(orphansRemoved, orphanSweeps)
+}

@@ -13,7 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
@@ -273,26 +275,116 @@ func jobExists(ctx context.Context, c client.Reader, key types.NamespacedName) (
 // queueHeads returns requests for the ExportJobs that head the groups the free slots would
 // take, to be called when a slot frees up: only they can be admitted, so nobody else needs
 // waking.
-func (r *ExportJobReconciler) queueHeads(ctx context.Context) []reconcile.Request {
+func (r *ExportJobReconciler) queueHeads(ctx context.Context) ([]reconcile.Request, error) {
 	r.admission.mu.Lock()
 	defer r.admission.mu.Unlock()
 	queue, err := r.admission.queued(ctx, r.Client)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	running, err := r.admission.running(ctx, r.Client, queue)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	groups, err := planBatches(queue, r.Config.MaxRunningExports-running, r.Config.MaxBatchSize, r.admission.started(ctx, r.Client))
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	reqs := make([]reconcile.Request, 0, len(groups))
 	for _, g := range groups {
 		reqs = append(reqs, reconcile.Request{NamespacedName: g[0].key})
 	}
-	return reqs
+	return reqs, nil
+}
+
+// DefaultQueueRecheckInterval is how often the queue is re-examined without any event (the
+// manager's --queue-recheck-interval default).
+const DefaultQueueRecheckInterval = 30 * time.Second
+
+// queueRetryBase is the first delay before re-examining the queue after a wake-up failed; it
+// doubles on each failure in a row, up to the recheck interval.
+const queueRetryBase = 100 * time.Millisecond
+
+// queueSafetyNet is the queue's safety net. Exports leave the queue when an event wakes the
+// ones first in line (a Job finished, a queued export left); a wake-up that is lost — it could
+// not list the queue, the cache did not show the queue yet, or a slot freed without any event
+// (an expectation expired) — would leave them waiting until the next event, which may never
+// come. So every interval, and again soon after a wake-up failed (with backoff), the net wakes
+// the exports first in line itself. It runs on the leader only, like the controller it feeds.
+type queueSafetyNet struct {
+	heads    func(context.Context) ([]reconcile.Request, error)
+	interval time.Duration
+	// retry asks for another look at once; capacity one, so asks coalesce.
+	retry chan struct{}
+	// out feeds the controller's work queue (a source.Channel).
+	out chan event.GenericEvent
+}
+
+func newQueueSafetyNet(heads func(context.Context) ([]reconcile.Request, error), interval time.Duration) *queueSafetyNet {
+	return &queueSafetyNet{heads: heads, interval: interval, retry: make(chan struct{}, 1), out: make(chan event.GenericEvent)}
+}
+
+// poke asks the net to re-examine the queue now: a wake-up failed.
+func (n *queueSafetyNet) poke() {
+	select {
+	case n.retry <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// Start re-examines the queue until ctx ends (a manager.Runnable).
+func (n *queueSafetyNet) Start(ctx context.Context) error {
+	log := ctrl.LoggerFrom(ctx).WithName("queue")
+	tick := time.NewTicker(n.interval)
+	defer tick.Stop()
+	var (
+		again    <-chan time.Time // set while a failed look waits for its retry
+		failures int
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-n.retry:
+		case <-again:
+		}
+		again = nil
+		reqs, err := n.heads(ctx)
+		if err != nil {
+			delay := retryDelay(failures, n.interval)
+			failures++
+			log.Error(err, "Re-examining the queue failed; trying again", "after", delay)
+			again = time.After(delay)
+			continue
+		}
+		failures = 0
+		for _, req := range reqs {
+			ej := &v1alpha1.ExportJob{}
+			ej.Namespace, ej.Name = req.Namespace, req.Name
+			select {
+			case n.out <- event.GenericEvent{Object: ej}:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// NeedLeaderElection is true: only the leader admits exports.
+func (n *queueSafetyNet) NeedLeaderElection() bool { return true }
+
+// retryDelay is the wait before the next look after failures failed looks in a row:
+// queueRetryBase doubled per failure, at most limit.
+func retryDelay(failures int, limit time.Duration) time.Duration {
+	d := queueRetryBase
+	for range failures {
+		if d >= limit/2 {
+			return limit
+		}
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 func jobFinished(job *batchv1.Job) bool {

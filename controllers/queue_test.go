@@ -96,3 +96,24 @@ func groupNames(groups [][]queueEntry) [][]string {
 	}
 	return out
 }
+
+func TestRetryDelay(t *testing.T) {
+	cases := []struct {
+		failures int
+		limit    time.Duration
+		want     time.Duration
+	}{
+		{0, 30 * time.Second, 100 * time.Millisecond},
+		{1, 30 * time.Second, 200 * time.Millisecond},
+		{4, 30 * time.Second, 1600 * time.Millisecond},
+		{8, 30 * time.Second, 25600 * time.Millisecond},
+		{9, 30 * time.Second, 30 * time.Second},
+		{1000, 30 * time.Second, 30 * time.Second},
+		{0, 50 * time.Millisecond, 50 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		if got := retryDelay(tc.failures, tc.limit); got != tc.want {
+			t.Errorf("retryDelay(%d, %v) = %v, want %v", tc.failures, tc.limit, got, tc.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -66,6 +67,9 @@ func judge(ej *v1alpha1.ExportJob, obs observation, cfg Config, now time.Time) v
 		// The converter's report concludes the export as soon as its pod has ended, before
 		// the Job controller marks the Job finished.
 		if v, ok := reported(obs.pods); ok {
+			return v
+		}
+		if v, ok := killedAtMemoryLimit(obs.pods); ok {
 			return v
 		}
 	}
@@ -163,13 +167,13 @@ func failed(ej *v1alpha1.ExportJob, c *batchv1.JobCondition, pods []corev1.Pod) 
 		v.message = fmt.Sprintf("The export ran longer than timeoutSeconds (%ds) and was stopped", ej.TimeoutSecondsOrDefault())
 		return v
 	case batchv1.JobReasonPodFailurePolicy:
-		term := lastTerminated(pods, func(code int32) bool { return code == contract.ExitPermanent })
-		v.reason, v.message = converterFailure(term, v1alpha1.ReasonConversionFailed, "The converter refused the document")
+		pod, term := lastEnded(pods, func(code int32) bool { return code == contract.ExitPermanent })
+		v.reason, v.message = converterFailure(pod, term, v1alpha1.ReasonConversionFailed, "The converter refused the document")
 		return v
 	case batchv1.JobReasonBackoffLimitExceeded:
-		term := lastTerminated(pods, func(code int32) bool { return code != contract.ExitSuccess })
+		pod, term := lastEnded(pods, func(code int32) bool { return code != contract.ExitSuccess })
 		n := ej.RetriesOrDefault() + 1
-		v.reason, v.message = converterFailure(term, v1alpha1.ReasonBackoffLimitExceeded, "The converter pod failed without a report")
+		v.reason, v.message = converterFailure(pod, term, v1alpha1.ReasonBackoffLimitExceeded, "The converter pod failed without a report")
 		v.message = fmt.Sprintf("All %d attempts failed; the last one: %s", n, v.message)
 		return v
 	}
@@ -178,12 +182,15 @@ func failed(ej *v1alpha1.ExportJob, c *batchv1.JobCondition, pods []corev1.Pod) 
 	return v
 }
 
-// converterFailure reads the converter's report from a terminated container, falling back to
-// the given reason (and to the container's log tail, which the kubelet substitutes when the
-// converter wrote no report).
-func converterFailure(term *corev1.ContainerStateTerminated, fallbackReason, fallbackMessage string) (string, string) {
+// converterFailure reads why a converter container of pod ended: killed for memory, else the
+// converter's report, falling back to the given reason (and to the container's log tail, which
+// the kubelet substitutes when the converter wrote no report).
+func converterFailure(pod *corev1.Pod, term *corev1.ContainerStateTerminated, fallbackReason, fallbackMessage string) (string, string) {
 	if term == nil {
 		return fallbackReason, fallbackMessage
+	}
+	if term.Reason == reasonOOMKilled {
+		return v1alpha1.ReasonOutOfMemory, outOfMemoryMessage(memoryLimit(pod))
 	}
 	if r, err := contract.Decode(term.Message); err == nil && r.Reason != "" {
 		return r.Reason, truncate(r.Message)
@@ -197,6 +204,68 @@ func converterFailure(term *corev1.ContainerStateTerminated, fallbackReason, fal
 		msg += ": " + out
 	}
 	return fallbackReason, truncate(msg)
+}
+
+// endedBeforeItsJob reports whether a finished export's status is one the operator concludes
+// while the Job may still run (verdicts with stopJob): cancelled, or failed with
+// ConfigurationError or OutOfMemory.
+func endedBeforeItsJob(st v1alpha1.ExportJobStatus) bool {
+	switch {
+	case st.Phase == v1alpha1.PhaseCancelled:
+		return true
+	case st.Phase != v1alpha1.PhaseFailed:
+		return false
+	}
+	return st.Reason == v1alpha1.ReasonConfigurationError || st.Reason == v1alpha1.ReasonOutOfMemory
+}
+
+// reasonOOMKilled is the reason the kubelet gives a container the kernel killed for memory.
+const reasonOOMKilled = "OOMKilled"
+
+// killedAtMemoryLimit concludes an export whose converter, alone in its Job, was last killed for
+// memory at its container's memory limit: the same document under the same limit needs the same
+// memory, so another attempt would be killed too (ReasonOutOfMemory documents the rule). The Job
+// is stopped before its backoff starts another pod. Without a limit the node ran out of memory,
+// which may pass: the Job retries as for any transient failure.
+func killedAtMemoryLimit(pods []corev1.Pod) (verdict, bool) {
+	pod, term := lastEnded(pods, func(code int32) bool { return code != contract.ExitSuccess })
+	if term == nil || term.Reason != reasonOOMKilled || memoryLimit(pod) == nil {
+		return verdict{}, false
+	}
+	return verdict{phase: v1alpha1.PhaseFailed, reason: v1alpha1.ReasonOutOfMemory,
+		message: outOfMemoryMessage(memoryLimit(pod)), stopJob: true}, true
+}
+
+// memoryLimit is the memory limit of pod's converter container, or nil when it has none.
+func memoryLimit(pod *corev1.Pod) *resource.Quantity {
+	if pod == nil {
+		return nil
+	}
+	for _, c := range pod.Spec.Containers {
+		if q, ok := c.Resources.Limits[corev1.ResourceMemory]; c.Name == converterName && ok && !q.IsZero() {
+			return &q
+		}
+	}
+	return nil
+}
+
+// oomKill says how the kernel killed a converter for memory, given its container's memory limit
+// (nil: none).
+func oomKill(limit *resource.Quantity) string {
+	if limit == nil {
+		return "killed for memory (OOMKilled) without a memory limit of its own: the node ran out of memory"
+	}
+	return fmt.Sprintf("killed at its memory limit of %s (OOMKilled)", limit)
+}
+
+// outOfMemoryMessage explains an export's OutOfMemory, given the converter's memory limit.
+func outOfMemoryMessage(limit *resource.Quantity) string {
+	msg := "The converter was " + oomKill(limit)
+	if limit != nil {
+		msg += ". The same document needs as much memory again, so it is not retried: raise the converter's " +
+			"memory limit (the operator's --converter-memory-limit) or convert a smaller document"
+	}
+	return msg
 }
 
 // stuckPod reports a converter pod that cannot start because of its configuration and has been
@@ -266,11 +335,11 @@ func anyPodRunning(pods []corev1.Pod) bool {
 }
 
 func lastFailure(pods []corev1.Pod) string {
-	term := lastTerminated(pods, func(code int32) bool { return code != contract.ExitSuccess })
+	pod, term := lastEnded(pods, func(code int32) bool { return code != contract.ExitSuccess })
 	if term == nil {
 		return ""
 	}
-	reason, msg := converterFailure(term, "", "")
+	reason, msg := converterFailure(pod, term, "", "")
 	if reason == "" {
 		return ""
 	}
@@ -280,7 +349,16 @@ func lastFailure(pods []corev1.Pod) string {
 // lastTerminated returns the most recently finished converter container whose exit code
 // matches, or nil.
 func lastTerminated(pods []corev1.Pod, match func(int32) bool) *corev1.ContainerStateTerminated {
-	var last *corev1.ContainerStateTerminated
+	_, term := lastEnded(pods, match)
+	return term
+}
+
+// lastEnded is lastTerminated with the container's pod.
+func lastEnded(pods []corev1.Pod, match func(int32) bool) (*corev1.Pod, *corev1.ContainerStateTerminated) {
+	var (
+		pod  *corev1.Pod
+		last *corev1.ContainerStateTerminated
+	)
 	for i := range pods {
 		for j := range pods[i].Status.ContainerStatuses {
 			cs := &pods[i].Status.ContainerStatuses[j]
@@ -289,11 +367,11 @@ func lastTerminated(pods []corev1.Pod, match func(int32) bool) *corev1.Container
 				continue
 			}
 			if last == nil || last.FinishedAt.Before(&t.FinishedAt) {
-				last = t
+				pod, last = &pods[i], t
 			}
 		}
 	}
-	return last
+	return pod, last
 }
 
 func jobCondition(job *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondition {

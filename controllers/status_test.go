@@ -199,6 +199,46 @@ func TestJudge(t *testing.T) {
 				pods: []corev1.Pod{pod("p1", func(p *corev1.Pod) *corev1.Pod { return testutil.TerminatedRaw(p, 137, "", t0) })}},
 			wantPhase: v1alpha1.PhaseFailed, wantReason: v1alpha1.ReasonBackoffLimitExceeded, wantMessage: "exit code 137",
 		},
+		"killed at its memory limit: out of memory at once, and the Job stops before it retries": {
+			obs: observation{job: job(func(j *batchv1.Job) { testutil.JobRunning(j, 0, 0, 1, t0) }),
+				pods: []corev1.Pod{pod("p1", func(p *corev1.Pod) *corev1.Pod { return testutil.OOMKilled(p, t0) })}},
+			wantPhase: v1alpha1.PhaseFailed, wantReason: v1alpha1.ReasonOutOfMemory,
+			wantMessage: "killed at its memory limit of 2Gi (OOMKilled). The same document needs as much memory again, so it is not retried",
+			wantStop:    true,
+		},
+		"killed for memory without a limit: the node ran out, retried": {
+			obs: observation{job: job(func(j *batchv1.Job) { testutil.JobRunning(j, 1, 0, 1, t0) }),
+				pods: []corev1.Pod{pod("p1", func(p *corev1.Pod) *corev1.Pod { return testutil.OOMKilled(noMemoryLimit(p), t0) })}},
+			wantPhase: v1alpha1.PhaseRunning, wantReason: v1alpha1.ReasonRetrying,
+			wantMessage: "(OutOfMemory: The converter was killed for memory (OOMKilled) without a memory limit of its own: the node ran out of memory)",
+		},
+		"retries exhausted, the last attempt killed for memory without a limit": {
+			obs: observation{job: job(func(j *batchv1.Job) { testutil.JobFailed(j, batchv1.JobReasonBackoffLimitExceeded, 3, t0) }),
+				pods: []corev1.Pod{
+					pod("p1", func(p *corev1.Pod) *corev1.Pod {
+						return testutil.Terminated(noMemoryLimit(p), 1, failedResult(contract.ReasonStorageError, "connection refused"), t0.Add(-time.Minute))
+					}),
+					pod("p2", func(p *corev1.Pod) *corev1.Pod { return testutil.OOMKilled(noMemoryLimit(p), t0) }),
+				}},
+			wantPhase: v1alpha1.PhaseFailed, wantReason: v1alpha1.ReasonOutOfMemory,
+			wantMessage: "All 3 attempts failed; the last one: The converter was killed for memory (OOMKilled) without a memory limit",
+		},
+		"killed for memory, then a later attempt succeeded": {
+			obs: observation{job: job(func(j *batchv1.Job) { testutil.JobRunning(j, 1, 0, 1, t0) }),
+				pods: []corev1.Pod{
+					pod("p1", func(p *corev1.Pod) *corev1.Pod { return testutil.OOMKilled(p, t0.Add(-time.Minute)) }),
+					pod("p2", func(p *corev1.Pod) *corev1.Pod {
+						p.Status.Phase = corev1.PodSucceeded
+						return testutil.Terminated(p, 0, success, t0)
+					}),
+				}},
+			wantPhase: v1alpha1.PhaseSucceeded, wantReason: v1alpha1.ReasonSucceeded, wantResult: success,
+		},
+		"killed with SIGKILL, not for memory: an ordinary transient failure": {
+			obs: observation{job: job(func(j *batchv1.Job) { testutil.JobRunning(j, 1, 0, 1, t0) }),
+				pods: []corev1.Pod{pod("p1", func(p *corev1.Pod) *corev1.Pod { return testutil.TerminatedRaw(p, 137, "", t0) })}},
+			wantPhase: v1alpha1.PhaseRunning, wantReason: v1alpha1.ReasonRetrying, wantMessage: "Retrying after a transient failure, attempt 2 of 3",
+		},
 		"unknown Job failure": {
 			obs:       observation{job: job(func(j *batchv1.Job) { testutil.JobFailed(j, "MaxFailedIndexesExceeded", 1, t0) })},
 			wantPhase: v1alpha1.PhaseFailed, wantReason: v1alpha1.ReasonJobFailed, wantMessage: "MaxFailedIndexesExceeded",
@@ -273,6 +313,34 @@ func TestJudge(t *testing.T) {
 				t.Errorf("recheckAfter = %v, want %v", v.recheckAfter, tc.wantRecheck)
 			}
 		})
+	}
+}
+
+// noMemoryLimit removes the memory limit of a converter pod, as an operator configured without
+// one (--converter-memory-limit=0) makes them.
+func noMemoryLimit(p *corev1.Pod) *corev1.Pod {
+	delete(p.Spec.Containers[0].Resources.Limits, corev1.ResourceMemory)
+	return p
+}
+
+func TestEndedBeforeItsJob(t *testing.T) {
+	cases := []struct {
+		phase  v1alpha1.ExportPhase
+		reason string
+		want   bool
+	}{
+		{v1alpha1.PhaseCancelled, v1alpha1.ReasonCancelled, true},
+		{v1alpha1.PhaseFailed, v1alpha1.ReasonConfigurationError, true},
+		{v1alpha1.PhaseFailed, v1alpha1.ReasonOutOfMemory, true},
+		{v1alpha1.PhaseFailed, v1alpha1.ReasonCorrupt, false},
+		{v1alpha1.PhaseFailed, v1alpha1.ReasonBackoffLimitExceeded, false},
+		{v1alpha1.PhaseSucceeded, v1alpha1.ReasonSucceeded, false},
+		{v1alpha1.PhaseRunning, v1alpha1.ReasonConverting, false},
+	}
+	for _, tc := range cases {
+		if got := endedBeforeItsJob(v1alpha1.ExportJobStatus{Phase: tc.phase, Reason: tc.reason}); got != tc.want {
+			t.Errorf("endedBeforeItsJob(%s/%s) = %v, want %v", tc.phase, tc.reason, got, tc.want)
+		}
 	}
 }
 

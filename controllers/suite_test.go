@@ -88,8 +88,9 @@ func startOperator(t testing.TB, ns string, cfg Config) *operator {
 	return runOperator(t, map[string]cache.Config{ns: {}}, cfg)
 }
 
-// runOperator runs the operator watching the given namespaces, or all of them when nil.
-func runOperator(t testing.TB, namespaces map[string]cache.Config, cfg Config) *operator {
+// runOperator runs the operator watching the given namespaces, or all of them when nil. Each
+// mutate changes the reconciler before it is set up (a test's interval, an injected fault).
+func runOperator(t testing.TB, namespaces map[string]cache.Config, cfg Config, mutate ...func(*ExportJobReconciler)) *operator {
 	t.Helper()
 	cacheOpts := CacheOptions()
 	cacheOpts.DefaultNamespaces = namespaces
@@ -110,6 +111,9 @@ func runOperator(t testing.TB, namespaces map[string]cache.Config, cfg Config) *
 		Clock:                   clk,
 		MaxConcurrentReconciles: DefaultMaxConcurrentReconciles, // the manager's default
 		reconciling:             lk.began,
+	}
+	for _, m := range mutate {
+		m(r)
 	}
 	must(t, r.SetupWithManager(mgr))
 	ctx, cancel := context.WithCancel(context.Background())

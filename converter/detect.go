@@ -14,6 +14,7 @@ var problemReasons = map[docformat.Problem]string{
 	docformat.Empty:       contract.ReasonCorrupt,
 	docformat.Unsupported: contract.ReasonUnsupportedFormat,
 	docformat.Corrupt:     contract.ReasonCorrupt,
+	docformat.TooLarge:    contract.ReasonTooLarge,
 }
 
 // detect determines the real format of the input from its content (docformat.Detect). It fails
@@ -21,9 +22,17 @@ var problemReasons = map[docformat.Problem]string{
 // for anything that is not an office format we convert (naming what it is instead).
 func detect(r io.ReaderAt, size int64) (docformat.Detection, error) {
 	det, err := docformat.Detect(r, size)
+	if err != nil {
+		return docformat.Detection{}, refusal(err)
+	}
+	return det, nil
+}
+
+// refusal turns a docformat refusal into a permanent *Error with its reason; other errors pass.
+func refusal(err error) error {
 	var de *docformat.Error
 	if errors.As(err, &de) {
-		return docformat.Detection{}, permanent(problemReasons[de.Problem], de.Err, "%s", de.Message)
+		return permanent(problemReasons[de.Problem], de.Err, "%s", de.Message)
 	}
-	return det, err
+	return err
 }

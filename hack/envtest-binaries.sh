@@ -32,6 +32,16 @@ fi
 
 log() { echo "envtest-binaries: $*" >&2; }
 
+# One build at a time (parallel `make test` runs share the cache): wait for another run, then
+# use what it built.
+mkdir -p "$bin_dir"
+exec 9>"$bin_dir/.build.lock"
+flock 9
+if [ -x "$out/kube-apiserver" ] && [ -x "$out/etcd" ] && [ -x "$out/kubectl" ]; then
+  echo "$out"
+  exit 0
+fi
+
 if [ -n "${SETUP_ENVTEST:-}" ] && [ "${ENVTEST_OFFLINE:-0}" != 1 ]; then
   if path=$(timeout 120 "$SETUP_ENVTEST" use "${k8s_version#v}" --bin-dir "$bin_dir" -p path 2>/dev/null) && [ -x "$path/kube-apiserver" ]; then
     echo "$path"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# make verify's checks, run after `make manifests generate` has regenerated the CRD, RBAC and
-# DeepCopy code: gofmt, go vet (e2e files included), golangci-lint, and then that the generators
-# changed nothing (no diff, no new file). Every check runs, so one run lists every problem; the
-# exit status is non-zero when any failed.
+# make verify's checks, run after `make manifests generate helm-docs` has regenerated the CRD,
+# RBAC and DeepCopy code, the Helm chart's copies of them and its README's values table: gofmt,
+# go vet (e2e files included), golangci-lint, and then that the generators changed nothing (no
+# diff, no new file). Every check runs, so one run lists every problem; the exit status is
+# non-zero when any failed.
 #
 #   GOLANGCI_LINT=bin/golangci-lint hack/verify.sh
 set -uo pipefail
@@ -31,18 +32,18 @@ step "golangci-lint run"
 # directory. Each clone lints with a cache of its own.
 GOLANGCI_LINT_CACHE=${GOLANGCI_LINT_CACHE:-$PWD/bin/.golangci-lint-cache} "$GOLANGCI_LINT" run || failed+=(golangci-lint)
 
-step "generated files up to date (git diff after make manifests generate)"
+step "generated files up to date (git diff after make manifests generate helm-docs)"
 if ! git diff --exit-code --stat; then
   echo "these files differ from the index after regenerating (or were edited and not committed):"
   git diff --name-only | sed 's/^/  /'
-  echo "run make manifests generate and commit the result"
+  echo "run make manifests generate helm-docs and commit the result"
   failed+=("generated files")
 fi
-# The generators write under api/ and config/: a file there that git does not know is new
-# generated output that was never committed.
-mapfile -t untracked < <(git ls-files --others --exclude-standard -- api config)
+# The generators write under api/, config/ and charts/: a file there that git does not know is
+# new generated output that was never committed.
+mapfile -t untracked < <(git ls-files --others --exclude-standard -- api config charts)
 if [ ${#untracked[@]} -gt 0 ]; then
-  echo "untracked files under api/ or config/ (generated and not committed?):"
+  echo "untracked files under api/, config/ or charts/ (generated and not committed?):"
   printf '  %s\n' "${untracked[@]}"
   failed+=("untracked generated files")
 fi

@@ -78,6 +78,20 @@ const (
 	// ReasonBackoffLimitExceeded: every attempt failed (spec.retries exhausted) and the
 	// converter left no more specific reason.
 	ReasonBackoffLimitExceeded = "BackoffLimitExceeded"
+	// ReasonOutOfMemory: the kernel killed the converter for memory (its container terminated
+	// with reason OOMKilled, exit code 137) while it converted this document in a Job of its
+	// own. The same document under the same limit needs the same memory, so it is retried only
+	// when the limit could plausibly be transient:
+	//   - the converter has a memory limit (the operator's --converter-memory-limit): it reached
+	//     it, and another attempt would too. The export fails at once, without spending
+	//     spec.retries, and its Job is stopped. Raise the limit or convert a smaller document.
+	//   - the converter has no memory limit: the node itself ran out of memory, which other pods
+	//     may have caused. The Job retries it like any transient failure (spec.retries), and
+	//     the export fails with OutOfMemory if the last attempt was killed the same way.
+	// A batch Job's pod killed for memory concludes none of its documents: they shared one
+	// LibreOffice's memory, so each runs again in a Job of its own (reason Requeued) and fails
+	// with OutOfMemory only if it runs out alone.
+	ReasonOutOfMemory = "OutOfMemory"
 	// ReasonCancelled: spec.cancel was set (Failed=True, phase Cancelled).
 	ReasonCancelled = "Cancelled"
 	// ReasonJobConflict: a Job with the name this export needs already exists and does not

@@ -228,8 +228,8 @@ type ExportJobStatus struct {
 	// (Succeeded). Failed: True when the export ended without a PDF, with the reason:
 	// PasswordProtected, Corrupt, UnsupportedFormat, TooLarge, ConversionTimeout,
 	// ConversionFailed, SourceNotFound, InvalidParameters, StorageError, DeadlineExceeded,
-	// BackoffLimitExceeded, ConfigurationError, JobConflict, ImageNotAllowed, JobFailed or
-	// Cancelled.
+	// BackoffLimitExceeded, OutOfMemory, ConfigurationError, JobConflict, ImageNotAllowed,
+	// JobFailed or Cancelled.
 	// +listType=map
 	// +listMapKey=type
 	// +patchStrategy=merge

@@ -2,11 +2,13 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"flag"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -32,6 +34,8 @@ func main() {
 		allowedImages                               string
 		leaderElect, secureMetrics, enableHTTP2     bool
 		workers                                     int
+		queueRecheck                                time.Duration
+		sweep                                       = controllers.SweepConfig{Interval: controllers.DefaultSweepInterval, Grace: controllers.DefaultOrphanGrace}
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "Address of the metrics endpoint (:8443 for HTTPS, :8080 for HTTP, 0 to disable).")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true, "Serve metrics over HTTPS with Kubernetes authentication and authorization.")
@@ -51,6 +55,12 @@ func main() {
 	flag.Int64Var(&cfg.MaxInputBytes, "max-input-bytes", cfg.MaxInputBytes, "Largest document the converter accepts; larger ones fail with TooLarge.")
 	flag.StringVar(&scratch, "scratch-size-limit", cfg.ScratchSizeLimit.String(), "Size limit of the converter's scratch volume.")
 	flag.IntVar(&workers, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "Reconcile workers.")
+	flag.DurationVar(&queueRecheck, "queue-recheck-interval", controllers.DefaultQueueRecheckInterval, "How often the exports first in the queue are woken without any event, in case a wake-up was lost.")
+	flag.DurationVar(&sweep.Interval, "orphan-sweep-interval", sweep.Interval, "How often the upload service's objects that no ExportJob owns are removed; 0 turns the orphan sweeper off.")
+	flag.DurationVar(&sweep.Grace, "orphan-grace", sweep.Grace, "Age under which the orphan sweeper never removes an object (an upload whose ExportJob is being created, a PDF being written).")
+	flag.StringVar(&sweep.Namespace, "upload-namespace", os.Getenv("POD_NAMESPACE"), "Namespace of the upload service whose objects the orphan sweeper cleans up [env POD_NAMESPACE: the operator's own].")
+	flag.StringVar(&sweep.Bucket, "upload-bucket", "", "The upload service's bucket [--default-bucket].")
+	flag.StringVar(&sweep.StorageSecret, "upload-storage-secret", "", "Storage Secret, in --upload-namespace, of the upload service's bucket [--default-storage-secret]; the operator needs get on it.")
 	// The converter's resources default to controllers.DefaultConfig's, the one definition.
 	resources := map[string]*string{}
 	for _, r := range []struct {
@@ -63,7 +73,11 @@ func main() {
 		{"converter-cpu-limit", "limits", corev1.ResourceCPU, cfg.Resources.Limits[corev1.ResourceCPU]},
 		{"converter-memory-limit", "limits", corev1.ResourceMemory, cfg.Resources.Limits[corev1.ResourceMemory]},
 	} {
-		resources[r.kind+"/"+string(r.res)] = flag.String(r.name, r.def.String(), fmt.Sprintf("Converter container %s %s.", r.res, strings.TrimSuffix(r.kind, "s")))
+		help := fmt.Sprintf("Converter container %s %s.", r.res, strings.TrimSuffix(r.kind, "s"))
+		if r.kind == "limits" {
+			help += " 0 sets none."
+		}
+		resources[r.kind+"/"+string(r.res)] = flag.String(r.name, r.def.String(), help)
 	}
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -82,6 +96,16 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.ImagePullPolicy = corev1.PullPolicy(pullPolicy)
+	sweep.Bucket = cmp.Or(sweep.Bucket, cfg.DefaultBucket)
+	sweep.StorageSecret = cmp.Or(sweep.StorageSecret, cfg.DefaultStorageSecret)
+	if sweep.Interval > 0 && sweep.Namespace == "" {
+		log.Info("The orphan sweeper is off: set --upload-namespace (or POD_NAMESPACE) to the upload service's namespace")
+		sweep.Interval = 0
+	}
+	if err := sweep.Validate(); err != nil {
+		log.Error(err, "Invalid orphan sweeper flags")
+		os.Exit(1)
+	}
 	if cfg.AllowedConverterImages, err = controllers.ParseAllowedImages(allowedImages); err != nil {
 		log.Error(err, "Invalid --allowed-converter-images")
 		os.Exit(1)
@@ -117,8 +141,13 @@ func main() {
 		Recorder:                mgr.GetEventRecorder("kubexport-operator"),
 		Config:                  cfg,
 		MaxConcurrentReconciles: workers,
+		QueueRecheckInterval:    queueRecheck,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Failed to set up controller", "controller", "exportjob")
+		os.Exit(1)
+	}
+	if err := (&controllers.OrphanSweeper{Config: cfg, Sweep: sweep}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "Failed to set up the orphan sweeper")
 		os.Exit(1)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
@@ -130,7 +159,9 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("Starting manager", "converterImage", cfg.ConverterImage, "allowedConverterImages", cfg.AllowedConverterImages,
-		"maxRunningExports", cfg.MaxRunningExports, "maxBatchSize", cfg.MaxBatchSize)
+		"maxRunningExports", cfg.MaxRunningExports, "maxBatchSize", cfg.MaxBatchSize,
+		"orphanSweepInterval", sweep.Interval, "orphanGrace", sweep.Grace, "uploadNamespace", sweep.Namespace,
+		"uploadBucket", sweep.Bucket, "uploadStorageSecret", sweep.StorageSecret)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "Manager stopped with an error")
 		os.Exit(1)
@@ -138,6 +169,7 @@ func main() {
 }
 
 // converterResources parses the --converter-*-request/limit flags, keyed "requests/cpu" etc.
+// A limit of 0 sets none.
 func converterResources(flags map[string]*string) (corev1.ResourceRequirements, error) {
 	rr := corev1.ResourceRequirements{Requests: corev1.ResourceList{}, Limits: corev1.ResourceList{}}
 	for key, v := range flags {
@@ -146,9 +178,10 @@ func converterResources(flags map[string]*string) (corev1.ResourceRequirements, 
 		if err != nil {
 			return rr, fmt.Errorf("converter %s %s %q: %w", res, kind, *v, err)
 		}
-		if kind == "requests" {
+		switch {
+		case kind == "requests":
 			rr.Requests[corev1.ResourceName(res)] = q
-		} else {
+		case !q.IsZero():
 			rr.Limits[corev1.ResourceName(res)] = q
 		}
 	}

@@ -101,6 +101,12 @@ func TestParseFlags(t *testing.T) {
 				o.publicEndpoint, o.publicSecure, o.logLevel = "files.example.com:443", true, slog.LevelDebug
 				o.upload.ShutdownTimeout, o.upload.StorageSecretName, o.kubeconfig = 90*time.Second, "store", "/k"
 			}},
+		{name: "connection bounds", args: []string{"--read-header-timeout=3s", "--idle-timeout=30s", "--max-connections=2000"},
+			want: func(o *options) {
+				o.upload.ReadHeaderTimeout, o.upload.IdleTimeout, o.upload.MaxConnections = 3*time.Second, 30*time.Second, 2000
+			}},
+		{name: "too few connections for the streams and uploads", args: []string{"--max-connections=1064"},
+			wantErr: "max connections 1064 must exceed max event streams + max concurrent uploads (1064)"},
 		{name: "kubernetes authentication", args: []string{"--auth=kubernetes", "--auth-cache-ttl=2s", "--auth-cache-size=100"},
 			want: func(o *options) {
 				o.upload.Auth, o.upload.AuthCacheTTL, o.upload.AuthCacheSize = upload.AuthKubernetes, 2*time.Second, 100

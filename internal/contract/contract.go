@@ -92,6 +92,24 @@ const (
 	SecretKeyRegion    = "region" // optional
 )
 
+// SecretEnv says which key of the storage Secret fills a storage environment variable.
+type SecretEnv struct {
+	Env, Key string
+	// Optional keys may be missing from the Secret.
+	Optional bool
+}
+
+// StorageSecretEnv maps the storage Secret to the storage environment variables: the operator
+// fills a converter's environment from it, and reads the Secret by it where it reaches the
+// store itself (the orphan sweeper).
+var StorageSecretEnv = []SecretEnv{
+	{Env: EnvStorageEndpoint, Key: SecretKeyEndpoint},
+	{Env: EnvStorageAccessKey, Key: SecretKeyAccessKey},
+	{Env: EnvStorageSecretKey, Key: SecretKeySecretKey},
+	{Env: EnvStorageSecure, Key: SecretKeySecure, Optional: true},
+	{Env: EnvStorageRegion, Key: SecretKeyRegion, Optional: true},
+}
+
 // DefaultTerminationLog is where Kubernetes reads a container's termination message.
 const DefaultTerminationLog = "/dev/termination-log"
 

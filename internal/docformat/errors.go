@@ -13,6 +13,8 @@ const (
 	Unsupported
 	// Corrupt means the content is an office container, but a damaged one.
 	Corrupt
+	// TooLarge means the content is a ZIP package that expands beyond ZipLimits (a zip bomb).
+	TooLarge
 )
 
 func (p Problem) String() string {
@@ -23,12 +25,14 @@ func (p Problem) String() string {
 		return "unsupported"
 	case Corrupt:
 		return "corrupt"
+	case TooLarge:
+		return "too large"
 	default:
 		return fmt.Sprintf("Problem(%d)", int(p))
 	}
 }
 
-// Error is a refusal by Sniff or Detect. Callers turn it into their own answer: the upload
+// Error is a refusal by Sniff, Detect or CheckZipLimits. Callers turn it into their own answer: the upload
 // service into an HTTP status, the converter into a contract reason.
 type Error struct {
 	// Problem classifies the refusal.

@@ -84,6 +84,16 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// ConfigFromSecret reads the storage Secret's data (contract.StorageSecretEnv: the keys a
+// converter's environment is filled from), as ConfigFromEnv reads that environment.
+func ConfigFromSecret(data map[string][]byte) (Config, error) {
+	env := make(map[string]string, len(contract.StorageSecretEnv))
+	for _, e := range contract.StorageSecretEnv {
+		env[e.Env] = string(data[e.Key])
+	}
+	return ConfigFromEnv(func(name string) string { return env[name] })
+}
+
 // New returns a minio-go client for the configuration. It does not contact the server.
 func New(c Config) (*minio.Client, error) {
 	if err := c.Validate(); err != nil {

@@ -38,18 +38,48 @@ func TestConfigFromEnv(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := storage.ConfigFromEnv(func(k string) string { return tc.env[k] })
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("ConfigFromEnv() error = %v, want one containing %q", err, tc.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("ConfigFromEnv() error = %v", err)
-			}
-			if diff := cmp.Diff(tc.want, got); diff != "" {
-				t.Errorf("ConfigFromEnv() mismatch (-want +got):\n%s", diff)
-			}
+			checkConfig(t, "ConfigFromEnv", got, err, tc.want, tc.wantErr)
+		})
+	}
+}
+
+// checkConfig compares what a Config reader returned with the expected Config or error.
+func checkConfig(t *testing.T, fn string, got storage.Config, err error, want storage.Config, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("%s() error = %v, want one containing %q", fn, err, wantErr)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("%s() error = %v", fn, err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("%s() mismatch (-want +got):\n%s", fn, diff)
+	}
+}
+
+// TestConfigFromSecret: the Secret's keys as config/samples/storage_secret.yaml names them.
+func TestConfigFromSecret(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    map[string][]byte
+		want    storage.Config
+		wantErr string
+	}{
+		{"full", map[string][]byte{"endpoint": []byte("minio.storage:9000"), "accessKey": []byte("ak"), "secretKey": []byte("sk"),
+			"secure": []byte("true"), "region": []byte("eu-1")},
+			storage.Config{Endpoint: "minio.storage:9000", AccessKey: "ak", SecretKey: "sk", Secure: true, Region: "eu-1"}, ""},
+		{"optional keys missing", map[string][]byte{"endpoint": []byte("127.0.0.1:9000"), "accessKey": []byte("ak"), "secretKey": []byte("sk")},
+			storage.Config{Endpoint: "127.0.0.1:9000", AccessKey: "ak", SecretKey: "sk"}, ""},
+		{"secretKey missing", map[string][]byte{"endpoint": []byte("h:1"), "accessKey": []byte("ak")}, storage.Config{}, "missing: secret key"},
+		{"empty", nil, storage.Config{}, "missing: endpoint, access key, secret key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := storage.ConfigFromSecret(tc.data)
+			checkConfig(t, "ConfigFromSecret", got, err, tc.want, tc.wantErr)
 		})
 	}
 }

@@ -75,6 +75,17 @@ func StartAPIServer(suite string) (*APIServer, error) {
 	return a, nil
 }
 
+// AddUser provisions a user who signs in with a client certificate (envtest's CA), in the given
+// groups, and returns a kubeconfig file's content for them: the credentials of a person whose
+// kubeconfig holds a certificate and no token.
+func (a *APIServer) AddUser(name string, groups ...string) ([]byte, error) {
+	u, err := a.env.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("adding the user %s: %w", name, err)
+	}
+	return u.KubeConfig()
+}
+
 // Stop stops the API server and etcd.
 func (a *APIServer) Stop() {
 	if err := a.env.Stop(); err != nil {

@@ -162,6 +162,7 @@ func (m *MinIO) stopLocked() {
 	}
 	pgid := m.cmd.Process.Pid
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	_ = syscall.Kill(-pgid, syscall.SIGCONT) // a paused server handles the SIGTERM only once resumed
 	select {
 	case <-m.exited:
 	case <-time.After(5 * time.Second):
@@ -169,6 +170,25 @@ func (m *MinIO) stopLocked() {
 		<-m.exited
 	}
 	m.cmd = nil
+}
+
+// Pause freezes the server (SIGSTOP): it keeps its port and accepts connections, but answers
+// nothing, as a store that hangs. Resume undoes it.
+func (m *MinIO) Pause() { m.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server go on (SIGCONT).
+func (m *MinIO) Resume() { m.signal(syscall.SIGCONT) }
+
+func (m *MinIO) signal(sig syscall.Signal) {
+	m.t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		m.t.Fatalf("MinIO is not running: cannot send %v", sig)
+	}
+	if err := syscall.Kill(-m.cmd.Process.Pid, sig); err != nil {
+		m.t.Fatalf("sending %v to MinIO: %v", sig, err)
+	}
 }
 
 // MakeBucket creates a bucket, failing the test on error.

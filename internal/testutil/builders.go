@@ -179,6 +179,14 @@ func TerminatedRaw(pod *corev1.Pod, exitCode int32, message string, at time.Time
 	return pod
 }
 
+// OOMKilled sets the converter container's terminated state as the kubelet reports a container
+// the kernel killed for memory: reason OOMKilled, exit code 137 (SIGKILL), no report.
+func OOMKilled(pod *corev1.Pod, at time.Time) *corev1.Pod {
+	TerminatedRaw(pod, 137, "", at)
+	pod.Status.ContainerStatuses[0].State.Terminated.Reason = "OOMKilled"
+	return pod
+}
+
 // Waiting sets the converter container's waiting state.
 func Waiting(pod *corev1.Pod, reason, message string) *corev1.Pod {
 	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{

@@ -525,18 +525,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		return nil
 	})
-	// Finish the upload: the rest of the document and the closing boundary (rawUpload declared
-	// 64 bytes of slack in Content-Length; pad to it).
-	tail := "\r\n--b0undary--\r\n"
-	_, err := conn.Write(doc[1<<20:])
-	must(t, err)
-	_, err = conn.Write([]byte(tail + strings.Repeat("\r\n", (64-len(tail))/2)))
-	must(t, err)
-	must(t, conn.SetReadDeadline(time.Now().Add(15*time.Second)))
-	reply, err := io.ReadAll(conn)
-	if err != nil || !bytes.HasPrefix(reply, []byte("HTTP/1.1 202 ")) {
-		t.Fatalf("upload across shutdown: %v\n%s", err, reply)
-	}
+	finishRawUpload(t, conn, doc, 1<<20)
 	select {
 	case err := <-e.done:
 		e.done <- err

@@ -223,7 +223,7 @@ func (s *Server) authenticate(next http.Handler, allowQuery bool, verbs ...strin
 				writeError(w, r, unauthorized(s.authMode, tok))
 				return
 			}
-			next.ServeHTTP(w, r)
+			next.ServeHTTP(w, r.WithContext(withStaticToken(r.Context(), tok)))
 			return
 		}
 		ctx := r.Context()

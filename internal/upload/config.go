@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -30,11 +31,31 @@ type Config struct {
 	MaxConcurrentUploads int
 	// MaxEventStreams caps open Server-Sent Events streams (429 beyond it).
 	MaxEventStreams int
+	// MaxUploadsPerClient caps the uploads one client streams at once (429 beyond it), so one
+	// client cannot take every one of MaxConcurrentUploads; at or above it, it changes nothing.
+	MaxUploadsPerClient int
+	// UploadRateLimit limits how fast one client may upload; APIRateLimit its other API calls.
+	// A client is the Kubernetes user, the static token, or the address without authentication.
+	UploadRateLimit RateLimit
+	APIRateLimit    RateLimit
+	// RateLimitClients caps how many clients' rate-limit state is kept (least recently active go).
+	RateLimitClients int
 
-	// BodyIdleTimeout ends an upload that sends no data for this long (408).
+	// BodyIdleTimeout ends an upload that sends less than 16 KiB (minUploadProgress) in this long,
+	// nothing or a trickle (408).
 	BodyIdleTimeout time.Duration
 	// WriteTimeout bounds writing a non-streaming answer.
 	WriteTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers, counted from the first byte: a
+	// client that sends them slowly (slow loris) or opens a connection and sends nothing is
+	// disconnected after it, however it trickles.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that sends no next request for this long.
+	IdleTimeout time.Duration
+	// MaxConnections caps the connections the service holds open at once; more wait in the
+	// kernel's listen queue until one closes, so idle connections cannot exhaust the process's
+	// file descriptors. It must exceed MaxEventStreams + MaxConcurrentUploads, which each hold one.
+	MaxConnections int
 	// HeartbeatInterval is how often an event stream sends a comment to keep proxies from closing it.
 	HeartbeatInterval time.Duration
 	// MaxStreamDuration ends an event stream after this long; EventSource reconnects by itself.
@@ -81,8 +102,15 @@ func DefaultConfig() Config {
 		PartParallelism:      3,
 		MaxConcurrentUploads: 64,
 		MaxEventStreams:      1000,
+		MaxUploadsPerClient:  16,
+		UploadRateLimit:      RateLimit{PerSecond: 1, Burst: 30},
+		APIRateLimit:         RateLimit{PerSecond: 20, Burst: 100},
+		RateLimitClients:     10000,
 		BodyIdleTimeout:      60 * time.Second,
 		WriteTimeout:         60 * time.Second,
+		ReadHeaderTimeout:    10 * time.Second,
+		IdleTimeout:          120 * time.Second,
+		MaxConnections:       4096,
 		HeartbeatInterval:    15 * time.Second,
 		MaxStreamDuration:    30 * time.Minute,
 		PresignExpiry:        5 * time.Minute,
@@ -137,13 +165,12 @@ func (c Config) Validate() error {
 	} else if c.PartSize > 0 && c.MaxUploadBytes > c.PartSize*maxPartCount {
 		add("max upload size %d needs more than %d parts of %d bytes: raise the part size", c.MaxUploadBytes, maxPartCount, c.PartSize)
 	}
-	if c.MaxConcurrentUploads < 1 || c.MaxEventStreams < 1 {
-		add("max concurrent uploads and max event streams must be at least 1")
-	}
+	errs = append(errs, c.validateLimits()...)
 	for name, d := range map[string]time.Duration{
 		"body idle timeout": c.BodyIdleTimeout, "write timeout": c.WriteTimeout, "heartbeat interval": c.HeartbeatInterval,
 		"max stream duration": c.MaxStreamDuration, "presign expiry": c.PresignExpiry, "cache wait": c.CacheWait,
 		"shutdown timeout": c.ShutdownTimeout, "token reload interval": c.TokenReloadInterval, "auth cache TTL": c.AuthCacheTTL,
+		"read header timeout": c.ReadHeaderTimeout, "idle timeout": c.IdleTimeout,
 	} {
 		if d <= 0 {
 			add("%s must be positive, not %s", name, d)
@@ -155,6 +182,42 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.TokenFile) != c.TokenFile {
 		add("token file %q has surrounding spaces", c.TokenFile)
 	}
+	errs = append(errs, c.validateAuth()...)
+	return errors.Join(errs...)
+}
+
+// validateLimits checks the caps on what the service and each client do at once and per second.
+func (c Config) validateLimits() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.MaxConcurrentUploads < 1 || c.MaxEventStreams < 1 {
+		add("max concurrent uploads and max event streams must be at least 1")
+	}
+	if c.MaxConnections <= c.MaxEventStreams+c.MaxConcurrentUploads {
+		add("max connections %d must exceed max event streams + max concurrent uploads (%d), or streams and uploads could take every connection",
+			c.MaxConnections, c.MaxEventStreams+c.MaxConcurrentUploads)
+	}
+	if c.MaxUploadsPerClient < 1 {
+		add("max uploads per client %d must be at least 1", c.MaxUploadsPerClient)
+	}
+	for name, l := range map[string]RateLimit{"upload rate limit": c.UploadRateLimit, "API rate limit": c.APIRateLimit} {
+		if l.PerSecond < 0 || math.IsNaN(l.PerSecond) || math.IsInf(l.PerSecond, 0) {
+			add("%s %v per second must be a positive number, or 0 for no limit", name, l.PerSecond)
+		}
+		if l.enabled() && l.Burst < 1 {
+			add("%s needs a burst of at least 1, not %d", name, l.Burst)
+		}
+	}
+	if c.RateLimitClients < 1 {
+		add("rate limit clients %d must be at least 1", c.RateLimitClients)
+	}
+	return errs
+}
+
+// validateAuth checks the authentication settings.
+func (c Config) validateAuth() []error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch c.AuthMode() {
 	case AuthTokenFile:
 		if c.TokenFile == "" {
@@ -178,5 +241,5 @@ func (c Config) Validate() error {
 	if c.AuthCacheSize < 1 {
 		add("auth cache size %d must be at least 1", c.AuthCacheSize)
 	}
-	return errors.Join(errs...)
+	return errs
 }

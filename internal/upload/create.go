@@ -21,20 +21,25 @@ import (
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 	"github.com/kubexport/kubexport/internal/docformat"
-)
-
-// Object key prefixes in the service's bucket.
-const (
-	sourcePrefix = "uploads/"
-	resultPrefix = "results/"
+	"github.com/kubexport/kubexport/internal/uploadkeys"
 )
 
 // bodyBufferSize is the read buffer under the multipart parser.
 const bodyBufferSize = 64 << 10
 
 // formOverhead is what an upload may carry besides the document: boundaries, part headers and
-// option fields. The request body is capped at MaxUploadBytes plus this.
+// option fields. The request body is capped at MaxUploadBytes plus this, and the form besides the
+// document at this (formBudget).
 const formOverhead = 64 << 10
+
+// formReadAhead is how far the buffers under the multipart parser read ahead of what it consumed:
+// ours (bodyBufferSize) and mime/multipart's own peek buffer (4 KiB).
+const formReadAhead = bodyBufferSize + 4<<10
+
+// minUploadProgress is what an upload must send in every BodyIdleTimeout to keep going, so a
+// client that trickles a byte at a time (slow loris) cannot hold an upload slot: 16 KiB a minute
+// is about 2 kbit/s, slower than any real connection.
+const minUploadProgress = 16 << 10
 
 // uploaded is a document stored in object storage.
 type uploaded struct {
@@ -89,10 +94,12 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) (_ *Export
 	}
 	rc := http.NewResponseController(w)
 	body := &idleReader{r: http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadBytes+formOverhead),
-		deadline: progressDeadline{set: rc.SetReadDeadline, timeout: s.cfg.BodyIdleTimeout}}
+		deadline: progressDeadline{set: rc.SetReadDeadline, timeout: s.cfg.BodyIdleTimeout, minBytes: minUploadProgress}}
+	budget := &formBudget{r: body, limit: formOverhead + formReadAhead}
 	// The multipart reader reads 4 KiB at a time; a larger buffer under it turns a gigabyte into
 	// 16 thousand reads from the connection instead of a quarter million.
-	mr := multipart.NewReader(bufio.NewReaderSize(body, bodyBufferSize), params["boundary"])
+	br := bufio.NewReaderSize(budget, bodyBufferSize)
+	mr := multipart.NewReader(br, params["boundary"])
 
 	id := NewID()
 	var (
@@ -119,7 +126,7 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) (_ *Export
 			if up != nil {
 				return nil, 0, invalidOption("The upload has two files; send one document per upload.")
 			}
-			if up, err = s.receiveFile(ctx, id, p); err != nil {
+			if up, err = s.receiveFile(ctx, id, p, budget); err != nil {
 				return nil, 0, err
 			}
 		case "":
@@ -137,6 +144,13 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) (_ *Export
 	if up == nil {
 		return nil, 0, newError(http.StatusBadRequest, "missing_file",
 			"The upload has no file: send the document in a form field named %q.", fieldFile)
+	}
+	// The body must end where the request says, after the final boundary: one shorter than its
+	// Content-Length is truncated, and a client still owing bytes must not leave net/http waiting
+	// for them, without a deadline, before it sends the answer. The rest counts against the form
+	// budget.
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return nil, 0, readErr(err)
 	}
 	_ = rc.SetReadDeadline(time.Time{}) // the body is read; the deadline must not cancel the rest
 
@@ -159,9 +173,14 @@ func (s *Server) createExport(w http.ResponseWriter, r *http.Request) (_ *Export
 	return &v, up.size, nil
 }
 
-// receiveFile sniffs the file part and streams it into object storage.
-func (s *Server) receiveFile(ctx context.Context, id string, p *multipart.Part) (*uploaded, error) {
-	src := &countingReader{r: p, limit: s.cfg.MaxUploadBytes, count: s.metrics.uploadBytes.Add}
+// receiveFile checks the file part's name, sniffs its content, streams it into object storage
+// and checks a ZIP package's central directory there. On error the caller removes the object
+// (up is returned with its key once anything may have been stored).
+func (s *Server) receiveFile(ctx context.Context, id string, p *multipart.Part, budget *formBudget) (*uploaded, error) {
+	if err := CheckFilename(rawFilename(p)); err != nil {
+		return nil, err
+	}
+	src := &countingReader{r: budget.document(p), limit: s.cfg.MaxUploadBytes, count: s.metrics.uploadBytes.Add}
 	defer src.flush()
 	head := make([]byte, sniffLen)
 	n, err := io.ReadFull(src, head)
@@ -174,7 +193,7 @@ func (s *Server) receiveFile(ctx context.Context, id string, p *multipart.Part) 
 		return nil, err
 	}
 	up := &uploaded{filename: SanitizeFilename(p.FileName()), kind: kind}
-	up.key = sourcePrefix + id + "/" + up.filename
+	up.key = uploadkeys.SourceKey(id, up.filename)
 	loggerFrom(ctx).Info("Receiving document", "export", id, "bucket", s.cfg.Bucket, "key", up.key, "kind", kind)
 	size, err := s.writer.put(ctx, s.cfg.Bucket, up.key, io.MultiReader(bytes.NewReader(head), src), contentType(up.filename))
 	if err != nil {
@@ -185,7 +204,22 @@ func (s *Server) receiveFile(ctx context.Context, id string, p *multipart.Part) 
 		return nil, readErr(err)
 	}
 	up.size = size
+	if kind == docformat.KindOOXML || kind == docformat.KindODF {
+		if err := s.checkArchive(ctx, up.key, size); err != nil {
+			return up, err
+		}
+	}
 	return up, nil
+}
+
+// rawFilename is the file name of a part as the client sent it. Part.FileName passes it through
+// filepath.Base, which would hide a path from CheckFilename.
+func rawFilename(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
 }
 
 // readErr marks an error from reading the upload as the client's, unless it is the size limit.
@@ -229,7 +263,7 @@ func buildExportJob(cfg Config, id string, up *uploaded, opts Options, now time.
 			TimeoutSeconds: opts.TimeoutSeconds,
 		},
 	}
-	ej.Spec.Output = &v1alpha1.OutputSpec{Bucket: cfg.Bucket, Key: resultPrefix + id + "/" + ej.PDFName()}
+	ej.Spec.Output = &v1alpha1.OutputSpec{Bucket: cfg.Bucket, Key: uploadkeys.ResultKey(id, ej.PDFName())}
 	if cfg.StorageSecretName != "" {
 		ej.Spec.StorageSecretRef = &corev1.LocalObjectReference{Name: cfg.StorageSecretName}
 	}
@@ -255,21 +289,31 @@ func (s *Server) removeObjects(ctx context.Context, why, bucket string, keys ...
 }
 
 // progressDeadline pushes a connection deadline forward while data moves (at most once a
-// second), so a transfer may take as long as it needs but a stalled one ends after timeout.
+// second), so a transfer may take as long as it needs but a stalled one ends after timeout. With
+// minBytes, only that much data since the last push earns the next one: a trickle stalls too.
 type progressDeadline struct {
-	set     func(time.Time) error // the ResponseController's SetReadDeadline or SetWriteDeadline
-	timeout time.Duration
-	next    time.Time
+	set      func(time.Time) error // the ResponseController's SetReadDeadline or SetWriteDeadline
+	timeout  time.Duration
+	minBytes int64
+	next     time.Time
+	moved    int64 // since the last push
 }
 
-func (d *progressDeadline) touch() {
-	if now := time.Now(); !now.Before(d.next) {
+// touch is called before each transfer; the first call sets the deadline.
+func (d *progressDeadline) touch() { d.touchAt(time.Now()) }
+
+func (d *progressDeadline) touchAt(now time.Time) {
+	if !now.Before(d.next) && (d.next.IsZero() || d.moved >= d.minBytes) {
 		_ = d.set(now.Add(d.timeout))
 		d.next = now.Add(time.Second)
+		d.moved = 0
 	}
 }
 
-// idleReader ends an upload that sends nothing for the idle timeout.
+// done records n bytes transferred.
+func (d *progressDeadline) done(n int) { d.moved += int64(n) }
+
+// idleReader ends an upload that sends less than minBytes in the idle timeout.
 type idleReader struct {
 	r        io.ReadCloser
 	deadline progressDeadline
@@ -277,7 +321,9 @@ type idleReader struct {
 
 func (b *idleReader) Read(p []byte) (int, error) {
 	b.deadline.touch()
-	return b.r.Read(p)
+	n, err := b.r.Read(p)
+	b.deadline.done(n)
+	return n, err
 }
 
 func (b *idleReader) Close() error { return b.r.Close() }

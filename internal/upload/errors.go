@@ -87,6 +87,7 @@ const (
 	codeConflict           = "conflict"
 	codeClientClosed       = "client_closed"
 	codeUnsupportedType    = "unsupported_type"
+	codeFormTooLarge       = "form_too_large"
 )
 
 // statusClientClosedRequest is what the metrics and logs record when the client went away
@@ -130,6 +131,7 @@ func httpError(err error) *Error {
 		e        *Error
 		tooLarge *fileTooLargeError
 		maxBytes *http.MaxBytesError
+		form     *formTooLargeError
 		body     *bodyError
 		store    *storageError
 		status   apierrors.APIStatus
@@ -147,6 +149,10 @@ func httpError(err error) *Error {
 		return newError(http.StatusRequestEntityTooLarge, codeTooLarge,
 			"The request is larger than the limit of %s. Upload a smaller file.", formatBytes(maxBytes.Limit)).
 			with("limitBytes", maxBytes.Limit).wrap(err)
+	case errors.As(err, &form):
+		return newError(http.StatusRequestEntityTooLarge, codeFormTooLarge,
+			"The form carries more than %s besides the document (part headers, option fields). Send the document and the options only.",
+			formatBytes(form.limit)).with("limitBytes", form.limit).wrap(err)
 	case errors.As(err, &body):
 		return bodyHTTPError(body)
 	case errors.Is(err, context.Canceled): // the request's context: the client went away

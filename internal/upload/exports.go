@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
+	"github.com/kubexport/kubexport/internal/uploadkeys"
 )
 
 // lookup finds the export named by the {id} path value in the cache, if the caller may see it.
@@ -198,7 +199,7 @@ func (s *Server) objectKeys(ej *v1alpha1.ExportJob) map[string][]string {
 		if bucket == "" {
 			bucket = s.cfg.Bucket
 		}
-		if bucket != s.cfg.Bucket || !(strings.HasPrefix(key, sourcePrefix+ej.Name+"/") || strings.HasPrefix(key, resultPrefix+ej.Name+"/")) {
+		if id, _, ok := uploadkeys.Owner(key); bucket != s.cfg.Bucket || !ok || id != ej.Name {
 			return
 		}
 		if slices.Contains(keys[bucket], key) {

@@ -3,18 +3,30 @@ package upload
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/kubexport/kubexport/internal/storage"
 )
 
+// readinessTimeout bounds the readiness checks: under the readiness probe's timeoutSeconds
+// (config/uploader/deployment.yaml), so an object store that hangs fails the probe with a
+// reason rather than by timing out.
+const readinessTimeout = 2 * time.Second
+
 // readiness caches the result of the readiness checks briefly, so probes (which are public)
-// cannot turn into a flood of requests to the API server and object storage.
+// cannot turn into a flood of requests to the API server and object storage. Each check is
+// probed afresh once the cached result is older than ttl, so a failed check recovers by itself
+// as soon as what it checks answers again; log (when set) records each check's failures and
+// recoveries once, not at every probe.
 type readiness struct {
 	check func(context.Context) map[string]string
 	ttl   time.Duration
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	at     time.Time
@@ -25,14 +37,45 @@ func (r *readiness) get(ctx context.Context) map[string]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.result == nil || time.Since(r.at) >= r.ttl {
-		r.result, r.at = r.check(ctx), time.Now()
+		next := r.check(ctx)
+		if r.log != nil {
+			for _, c := range readinessChanges(r.result, next) {
+				if c.ok {
+					r.log.Info("Ready again: a readiness check passes", "check", c.check)
+				} else {
+					r.log.Warn("Not ready: a readiness check fails", "check", c.check, "reason", c.reason)
+				}
+			}
+		}
+		r.result, r.at = next, time.Now()
 	}
 	return r.result
 }
 
+// readinessChange is a check that started failing (with reason) or passing (ok).
+type readinessChange struct {
+	check  string
+	ok     bool
+	reason string
+}
+
+// readinessChanges lists the checks whose state differs between two results, by name. Before
+// the first result (prev nil) every check counted as passing; a new reason of a failing check is
+// no change.
+func readinessChanges(prev, next map[string]string) []readinessChange {
+	var changes []readinessChange
+	for _, name := range slices.Sorted(maps.Keys(next)) {
+		was, is := prev[name] == "" || prev[name] == "ok", next[name] == "ok"
+		if was != is {
+			changes = append(changes, readinessChange{check: name, ok: is, reason: next[name]})
+		}
+	}
+	return changes
+}
+
 // checkReady checks the cache, the API server and the bucket. Each entry is "ok" or what failed.
 func (s *Server) checkReady(ctx context.Context) map[string]string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readinessTimeout)
 	defer cancel()
 	res := map[string]string{"cache": "ok", "apiserver": "ok", "storage": "ok"}
 	if !s.store.synced() {
@@ -77,9 +120,6 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		if v != "ok" {
 			status, code = "not ready", http.StatusServiceUnavailable
 		}
-	}
-	if code != http.StatusOK {
-		loggerFrom(r.Context()).Info("Not ready", "checks", checks)
 	}
 	writeJSON(w, code, map[string]any{"status": status, "checks": checks})
 }

@@ -84,6 +84,9 @@ func newTestEnvDeps(t testing.TB, withDeps func(*Deps), mutate ...func(*Config))
 	cfg.Bucket = "kubexport"
 	cfg.ShutdownTimeout = 20 * time.Second
 	cfg.PartSize = 5 << 20
+	// Every test speaks from one address: the abuse limits are off unless a test sets them
+	// (ratelimit_test.go).
+	cfg.UploadRateLimit, cfg.APIRateLimit, cfg.MaxUploadsPerClient = RateLimit{}, RateLimit{}, 1000
 	for _, f := range mutate {
 		f(&cfg)
 	}

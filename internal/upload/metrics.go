@@ -32,6 +32,7 @@ type metrics struct {
 	uploadSeconds prometheus.Histogram
 	inFlight      prometheus.Gauge
 	streams       prometheus.Gauge
+	rateLimited   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -72,12 +73,19 @@ func newMetrics() *metrics {
 			Name: "kubexport_uploader_event_streams",
 			Help: "Open Server-Sent Events streams.",
 		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kubexport_uploader_rate_limited_total",
+			Help: "Requests refused with 429 by a per-client limit: uploads (upload rate), api (rate of other API calls), client_uploads (uploads one client streams at once).",
+		}, []string{"limit"}),
 	}
 	m.registry.MustRegister(m.requests, m.duration, m.uploads, m.uploadBytes, m.uploadSize, m.uploadSeconds,
-		m.inFlight, m.streams,
+		m.inFlight, m.streams, m.rateLimited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, r := range []string{resultAccepted, resultUnsupported, resultTooLarge, resultInvalid, resultInterrupted, resultError} {
 		m.uploads.WithLabelValues(r) // so every outcome shows, at 0
+	}
+	for _, l := range limitClasses {
+		m.rateLimited.WithLabelValues(string(l))
 	}
 	return m
 }

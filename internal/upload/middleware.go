@@ -18,6 +18,8 @@ const (
 	ctxRequestID ctxKey = iota
 	ctxLogger
 	ctxCaller
+	// ctxToken is a short digest of a token-file token: the client of the abuse limits.
+	ctxToken
 )
 
 func requestIDFrom(ctx context.Context) string {

@@ -205,6 +205,8 @@ func TestHTTPError(t *testing.T) {
 		{"wrapped explicit", fmt.Errorf("ctx: %w", newError(http.StatusGone, "gone", "m")), http.StatusGone, "gone", "m"},
 		{"file too large", &fileTooLargeError{limit: 100 << 20}, http.StatusRequestEntityTooLarge, codeTooLarge, "100 MiB"},
 		{"body over MaxBytesReader", &bodyError{&http.MaxBytesError{Limit: 1 << 20}}, http.StatusRequestEntityTooLarge, codeTooLarge, "1 MiB"},
+		{"form over its budget", &bodyError{fmt.Errorf("multipart: NextPart: %w", &formTooLargeError{limit: 64 << 10})},
+			http.StatusRequestEntityTooLarge, codeFormTooLarge, "64 KiB besides the document"},
 		{"client went away", &bodyError{io.ErrUnexpectedEOF}, http.StatusBadRequest, codeUploadInterrupted, "interrupted"},
 		{"connection reset", &bodyError{fmt.Errorf("read: %w", syscall.ECONNRESET)}, http.StatusBadRequest, codeUploadInterrupted, "interrupted"},
 		{"stalled", &bodyError{fmt.Errorf("read tcp: %w", os.ErrDeadlineExceeded)}, http.StatusRequestTimeout, codeUploadStalled, "stalled"},
@@ -393,25 +395,9 @@ func TestFailureHintCoversEveryReason(t *testing.T) {
 		v1alpha1.ReasonTooLarge, v1alpha1.ReasonConversionTimeout, v1alpha1.ReasonConversionFailed, v1alpha1.ReasonSourceNotFound,
 		v1alpha1.ReasonStorageError, v1alpha1.ReasonInvalidParameters, v1alpha1.ReasonDeadlineExceeded,
 		v1alpha1.ReasonBackoffLimitExceeded, v1alpha1.ReasonCancelled, v1alpha1.ReasonJobConflict,
-		v1alpha1.ReasonConfigurationError, v1alpha1.ReasonImageNotAllowed, v1alpha1.ReasonJobFailed} {
+		v1alpha1.ReasonConfigurationError, v1alpha1.ReasonImageNotAllowed, v1alpha1.ReasonJobFailed, v1alpha1.ReasonOutOfMemory} {
 		if h := FailureHint(r); h == generic || h == "" {
 			t.Errorf("reason %s has no specific hint", r)
-		}
-	}
-}
-
-func TestIDs(t *testing.T) {
-	seen := map[string]bool{}
-	for range 1000 {
-		id := NewID()
-		if !ValidID(id) || len(id) != len(idPrefix)+16 || seen[id] {
-			t.Fatalf("bad or repeated id %q", id)
-		}
-		seen[id] = true
-	}
-	for _, bad := range []string{"", "ex-", "ex-AAAAAAAAAAAAAAAA", "ex-aaaaaaaaaaaaaaa1", "ex-aaaaaaaaaaaaaaaaa", "../etc", "ex-aaaaaaaa/aaaaaaa"} {
-		if ValidID(bad) {
-			t.Errorf("ValidID(%q) = true", bad)
 		}
 	}
 }
@@ -494,6 +480,12 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.AuthAudiences = []string{"kubexport"} }, "auth audiences apply to auth mode kubernetes only, not none"},
 		{func(c *Config) { c.Auth, c.AuthAudiences = AuthKubernetes, []string{"a", ""} }, `auth audience "" is empty or has surrounding spaces`},
 		{func(c *Config) { c.AuthCacheTTL = 0 }, "auth cache TTL must be positive"},
+		{func(c *Config) { c.MaxUploadsPerClient = 0 }, "max uploads per client 0 must be at least 1"},
+		{func(c *Config) { c.UploadRateLimit.PerSecond = -1 }, "upload rate limit -1 per second must be a positive number, or 0 for no limit"},
+		{func(c *Config) { c.APIRateLimit.Burst = 0 }, "API rate limit needs a burst of at least 1, not 0"},
+		{func(c *Config) { c.RateLimitClients = 0 }, "rate limit clients 0 must be at least 1"},
+		{func(c *Config) { c.ReadHeaderTimeout = 0 }, "read header timeout must be positive"},
+		{func(c *Config) { c.MaxConnections = 1064 }, "max connections 1064 must exceed max event streams + max concurrent uploads (1064)"},
 	}
 	for _, tc := range tests {
 		c := DefaultConfig()

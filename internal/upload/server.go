@@ -51,6 +51,7 @@ type Server struct {
 	tokens    *tokenSet // token-file mode
 	kubeAuth  *kubeAuth // kubernetes mode
 	metrics   *metrics
+	limits    *limits
 	ready     *readiness
 
 	uploadSlots chan struct{}
@@ -101,6 +102,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s := &Server{
 		cfg: cfg, log: log, kube: kube, apiServer: dc.RESTClient(), store: st,
 		storage: deps.Storage, presign: deps.PresignStorage, writer: w, metrics: newMetrics(),
+		limits:      newLimits(cfg, deps.Now),
 		uploadSlots: make(chan struct{}, cfg.MaxConcurrentUploads),
 		streamSlots: make(chan struct{}, cfg.MaxEventStreams),
 	}
@@ -118,7 +120,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.ready = &readiness{check: s.checkReady, ttl: time.Second}
+	s.ready = &readiness{check: s.checkReady, ttl: time.Second, log: log}
 	s.draining, s.stopDraining = context.WithCancel(context.Background())
 	if err := s.buildHandler(); err != nil {
 		return nil, err
@@ -145,30 +147,32 @@ type route struct {
 	// compress enables gzip for the route's JSON and HTML answers. PDFs (already compressed, and
 	// Range requests must address the stored bytes) and event streams are never compressed.
 	compress bool
+	// limit is the abuse limit the route counts against, per client.
+	limit limitClass
 }
 
 // routes is the routing table; the OpenAPI test checks that every /api/ route is described.
 func (s *Server) routes() []route {
 	return []route{
-		{"POST /api/v1/exports", s.handleCreate, routeBearer, []string{verbCreate}, true},
+		{"POST /api/v1/exports", s.handleCreate, routeBearer, []string{verbCreate}, true, limitUploads},
 		// Listing needs get (one's own exports) or list (everyone's: an admin).
-		{"GET /api/v1/exports", s.handleList, routeBearer, []string{verbList, verbGet}, true},
-		{"GET /api/v1/exports/{id}", s.handleGet, routeBearer, []string{verbGet}, true},
-		{"DELETE /api/v1/exports/{id}", s.handleDelete, routeBearer, []string{verbDelete}, true},
-		{"POST /api/v1/exports/{id}/cancel", s.handleCancel, routeBearer, []string{verbUpdate}, true},
-		{"GET /api/v1/exports/{id}/events", s.handleEvents, routeBearerOrQuery, []string{verbGet}, false},
-		{"GET /api/v1/exports/{id}/result", s.handleResult, routeBearer, []string{verbGet}, false},
-		{"GET /api/v1/whoami", s.handleWhoAmI, routeBearer, []string{verbCreate, verbGet, verbList}, true},
-		{"GET /api/v1/info", s.handleInfo, routePublic, nil, true},
-		{"GET /api/v1/openapi", s.handleOpenAPI, routePublic, nil, true},
-		{"/api/", s.handleAPIFallback, routePublic, nil, true},
-		{"GET /healthz", s.handleHealthz, routePublic, nil, false},
-		{"GET /readyz", s.handleReadyz, routePublic, nil, false},
-		{"GET /metrics", s.metrics.handler().ServeHTTP, routePublic, nil, false},
-		{"GET /{$}", s.servePage("index.html"), routePublic, nil, true},
-		{"GET /exports", s.servePage("exports.html"), routePublic, nil, true},
-		{"GET /exports/{id}", s.servePage("export.html"), routePublic, nil, true},
-		{"GET /static/", s.serveStatic(), routePublic, nil, true},
+		{"GET /api/v1/exports", s.handleList, routeBearer, []string{verbList, verbGet}, true, limitAPI},
+		{"GET /api/v1/exports/{id}", s.handleGet, routeBearer, []string{verbGet}, true, limitAPI},
+		{"DELETE /api/v1/exports/{id}", s.handleDelete, routeBearer, []string{verbDelete}, true, limitAPI},
+		{"POST /api/v1/exports/{id}/cancel", s.handleCancel, routeBearer, []string{verbUpdate}, true, limitAPI},
+		{"GET /api/v1/exports/{id}/events", s.handleEvents, routeBearerOrQuery, []string{verbGet}, false, limitAPI},
+		{"GET /api/v1/exports/{id}/result", s.handleResult, routeBearer, []string{verbGet}, false, limitAPI},
+		{"GET /api/v1/whoami", s.handleWhoAmI, routeBearer, []string{verbCreate, verbGet, verbList}, true, limitAPI},
+		{"GET /api/v1/info", s.handleInfo, routePublic, nil, true, limitNone},
+		{"GET /api/v1/openapi", s.handleOpenAPI, routePublic, nil, true, limitNone},
+		{"/api/", s.handleAPIFallback, routePublic, nil, true, limitNone},
+		{"GET /healthz", s.handleHealthz, routePublic, nil, false, limitNone},
+		{"GET /readyz", s.handleReadyz, routePublic, nil, false, limitNone},
+		{"GET /metrics", s.metrics.handler().ServeHTTP, routePublic, nil, false, limitNone},
+		{"GET /{$}", s.servePage("index.html"), routePublic, nil, true, limitNone},
+		{"GET /exports", s.servePage("exports.html"), routePublic, nil, true, limitNone},
+		{"GET /exports/{id}", s.servePage("export.html"), routePublic, nil, true, limitNone},
+		{"GET /static/", s.serveStatic(), routePublic, nil, true, limitNone},
 	}
 }
 
@@ -183,7 +187,7 @@ func (s *Server) buildHandler() error {
 	}
 	s.mux = http.NewServeMux()
 	for _, rt := range s.routes() {
-		var h http.Handler = rt.handler
+		h := s.limit(rt.limit, rt.handler)
 		if rt.auth != routePublic {
 			if len(rt.verbs) == 0 {
 				return fmt.Errorf("route %s needs a token but names no verb to authorize it with", rt.pattern)
@@ -195,7 +199,7 @@ func (s *Server) buildHandler() error {
 		}
 		s.mux.Handle(rt.pattern, h)
 	}
-	s.handler = s.instrument(s.mux)
+	s.handler = s.instrument(boundRequest(s.mux))
 	return nil
 }
 
@@ -220,15 +224,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
 		// No ReadTimeout or WriteTimeout: they would cut long uploads, downloads and event
 		// streams. Handlers set per-request deadlines instead (see instrument and the streams).
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(newLimitListener(ln, s.cfg.MaxConnections)) }()
 	s.logAuthMode()
 	s.log.Info("Serving", "address", ln.Addr().String(), "namespace", s.cfg.Namespace, "bucket", s.cfg.Bucket,
 		"auth", string(s.authMode), "maxUploadBytes", s.cfg.MaxUploadBytes)

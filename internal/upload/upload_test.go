@@ -329,6 +329,27 @@ func rawUpload(t testing.TB, base string, doc []byte, n int) net.Conn {
 	return conn
 }
 
+// finishRawUpload sends the rest of a rawUpload (from byte sent on) and the closing boundary
+// (rawUpload declared 64 bytes of slack in Content-Length; it pads to it), and checks the 202.
+func finishRawUpload(t testing.TB, conn net.Conn, doc []byte, sent int) {
+	t.Helper()
+	tail := "\r\n--b0undary--\r\n"
+	_, err := conn.Write(doc[sent:])
+	must(t, err)
+	_, err = conn.Write([]byte(tail + strings.Repeat("\r\n", (64-len(tail))/2)))
+	must(t, err)
+	must(t, conn.SetReadDeadline(time.Now().Add(15*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("finishing a raw upload: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("finishing a raw upload: %s\n%s", resp.Status, body)
+	}
+}
+
 // TestUploadClientDisconnect cuts the connection mid-upload, once before anything reached
 // storage and once after the multipart upload started: nothing may be left.
 func TestUploadClientDisconnect(t *testing.T) {

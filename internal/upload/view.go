@@ -222,6 +222,9 @@ func FailureHint(reason string) string {
 		return "The converter did not accept the options. Check the page range and the other options and upload again."
 	case v1alpha1.ReasonCancelled:
 		return "The export was cancelled. Upload the document again to convert it."
+	case v1alpha1.ReasonOutOfMemory:
+		return "Converting this document needs more memory than the converter may use. Make it smaller, for example by " +
+			"compressing its pictures or splitting it, or ask the administrator to raise the converter's memory limit."
 	case v1alpha1.ReasonBackoffLimitExceeded, v1alpha1.ReasonJobFailed:
 		return "The conversion failed several times. Try again later; if it keeps failing, tell the administrator."
 	case v1alpha1.ReasonConfigurationError, v1alpha1.ReasonJobConflict, v1alpha1.ReasonImageNotAllowed:

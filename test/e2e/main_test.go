@@ -109,6 +109,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	code := m.Run()
+	if err := checkAllLogs(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: secrets in the logs:", err)
+		code = 1
+	}
 	if code != 0 {
 		dumpDiagnostics()
 	}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// row is one documented value: a line of the table.
+type row struct {
+	Key         string // dotted path, e.g. manager.image.tag
+	Type        string // string, int, bool, float, list, object, or the comment's @type
+	Default     string // the value as compact JSON, in backquotes; or the comment's @default as written
+	Description string
+}
+
+// doc is what a "# --" comment says about the key below it.
+type doc struct {
+	description string
+	typ         string // from "# @type -- ..."; empty: the value's
+	defaultText string // from "# @default -- ..."; empty: the value itself
+}
+
+// parseDoc reads a key's head comment. Only the part from the line starting with "# --" on
+// documents the key (lines above it are for people reading values.yaml); "# @default --" and
+// "# @type --" lines override the table's Default and Type columns. ok is false without "# --".
+func parseDoc(comment string) (d doc, ok bool) {
+	desc := make([]string, 0, 4)
+	for line := range strings.SplitSeq(comment, "\n") {
+		text := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "#"))
+		switch {
+		case strings.HasPrefix(text, "-- "), text == "--":
+			ok = true
+			desc = append(desc[:0], strings.TrimSpace(strings.TrimPrefix(text, "--")))
+		case !ok:
+		case strings.HasPrefix(text, "@default --"):
+			d.defaultText = strings.TrimSpace(strings.TrimPrefix(text, "@default --"))
+		case strings.HasPrefix(text, "@type --"):
+			d.typ = strings.TrimSpace(strings.TrimPrefix(text, "@type --"))
+		case text != "":
+			desc = append(desc, text)
+		}
+	}
+	d.description = strings.Join(desc, " ")
+	return d, ok
+}
+
+// rows lists the documented values of a values.yaml in file order. A key with a "# --" comment
+// is one row, its children included (a map such as resources is documented as a whole); every
+// value must be covered by such a comment on itself or on a map above it, or rows reports the
+// undocumented keys.
+func rows(valuesYAML []byte) ([]row, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(valuesYAML, &root); err != nil {
+		return nil, fmt.Errorf("parsing values: %w", err)
+	}
+	if len(root.Content) == 0 {
+		return nil, errors.New("values file is empty")
+	}
+	top := root.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return nil, errors.New("values file is not a mapping")
+	}
+	var out []row
+	var undocumented []string
+	var walk func(m *yaml.Node, prefix string) error
+	walk = func(m *yaml.Node, prefix string) error {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			k, v := m.Content[i], m.Content[i+1]
+			key := prefix + k.Value
+			d, ok := parseDoc(k.HeadComment)
+			if !ok {
+				if v.Kind == yaml.MappingNode && len(v.Content) > 0 {
+					if err := walk(v, key+"."); err != nil {
+						return err
+					}
+				} else {
+					undocumented = append(undocumented, key)
+				}
+				continue
+			}
+			r, err := makeRow(key, v, d)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	}
+	if err := walk(top, ""); err != nil {
+		return nil, err
+	}
+	if len(undocumented) > 0 {
+		return nil, fmt.Errorf("values without a \"# --\" comment on themselves or a map above them: %s", strings.Join(undocumented, ", "))
+	}
+	return out, nil
+}
+
+func makeRow(key string, v *yaml.Node, d doc) (row, error) {
+	if d.description == "" {
+		return row{}, fmt.Errorf("%s: the \"# --\" comment says nothing", key)
+	}
+	var value any
+	if err := v.Decode(&value); err != nil {
+		return row{}, fmt.Errorf("%s: %w", key, err)
+	}
+	r := row{Key: key, Type: d.typ, Description: d.description}
+	if r.Type == "" {
+		r.Type = typeOf(value)
+	}
+	if d.defaultText != "" {
+		r.Default = d.defaultText
+		return r, nil
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(value); err != nil {
+		return row{}, fmt.Errorf("%s: %w", key, err)
+	}
+	r.Default = "`" + strings.TrimSpace(b.String()) + "`"
+	return r, nil
+}
+
+// typeOf names the type of a decoded YAML value as the table shows it.
+func typeOf(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case int, int64, uint64:
+		return "int"
+	case float64:
+		return "float"
+	case bool:
+		return "bool"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "object"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// table renders rows as a Markdown table.
+func table(rs []row) string {
+	var b strings.Builder
+	b.WriteString("| Key | Type | Default | Description |\n| --- | --- | --- | --- |\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.Key, cell(r.Type), cell(r.Default), cell(r.Description))
+	}
+	return b.String()
+}
+
+// cell escapes what would end a Markdown table cell.
+func cell(s string) string {
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// The generated table sits between these markers in the chart's README.
+const (
+	beginMarker = "<!-- values table: generated by `make helm-docs` from values.yaml; do not edit -->"
+	endMarker   = "<!-- end of values table -->"
+)
+
+// splice replaces what lies between the markers of readme with the table.
+func splice(readme, tbl string) (string, error) {
+	begin := strings.Index(readme, beginMarker)
+	end := strings.Index(readme, endMarker)
+	if begin < 0 || end < 0 || end < begin {
+		return "", fmt.Errorf("the README needs the lines %q and %q, in that order, around the values table", beginMarker, endMarker)
+	}
+	return readme[:begin+len(beginMarker)] + "\n\n" + tbl + "\n" + readme[end:], nil
+}
