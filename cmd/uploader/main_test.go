@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,6 +29,7 @@ import (
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 	"github.com/kubexport/kubexport/internal/storage"
 	"github.com/kubexport/kubexport/internal/testenv"
+	"github.com/kubexport/kubexport/internal/testutil"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
 	"github.com/kubexport/kubexport/internal/upload"
 )
@@ -178,7 +178,7 @@ func TestProcess(t *testing.T) {
 	cmd.Env = append(os.Environ(), envRunMain+"="+args)
 	cmd.Env = append(cmd.Env, m.Env()...)
 	// The copier goroutine of exec writes the log while the test reads it: a locked buffer.
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	cmd.Stderr = logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	must(t, cmd.Start())
@@ -292,24 +292,6 @@ func TestProcessRefusesBadConfiguration(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "part size") {
 		t.Fatalf("exit %v, output %s", err, out)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // metricValue reads one sample ("name{labels}" as printed) from the service's /metrics.

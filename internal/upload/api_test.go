@@ -509,12 +509,7 @@ func TestGracefulShutdown(t *testing.T) {
 	doc := docs.Padded(1, 3<<20)
 	conn := rawUpload(t, e.base, doc, 1<<20)
 	defer conn.Close()
-	eventually(t, 10*time.Second, func() error {
-		if v := e.metricValue(t, "kubexport_uploader_uploads_in_flight"); v != 1 {
-			return fmt.Errorf("uploads in flight = %v", v)
-		}
-		return nil
-	})
+	e.waitUploadsInFlight(t, 1, 10*time.Second)
 	e.stop()
 	streamEnds(t, events)
 	eventually(t, 10*time.Second, func() error {

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"k8s.io/utils/ptr"
 
+	"github.com/kubexport/kubexport/internal/testutil"
 	"github.com/kubexport/kubexport/internal/testutil/docs"
 	"github.com/kubexport/kubexport/internal/testutil/repo"
 )
@@ -237,7 +238,7 @@ func tail(s string, n int) string {
 // screenshot and Chromium's output and ends the test.
 func startBrowser(t *testing.T, chrome, artifacts string) (context.Context, func(step string, err error)) {
 	t.Helper()
-	chromeLog := &syncBuffer{}
+	chromeLog := &testutil.SyncBuffer{}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chrome),
 		chromedp.Headless,

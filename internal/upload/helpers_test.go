@@ -31,6 +31,7 @@ import (
 
 	v1alpha1 "github.com/kubexport/kubexport/api/v1alpha1"
 	"github.com/kubexport/kubexport/internal/testenv"
+	"github.com/kubexport/kubexport/internal/testutil"
 )
 
 // testEnv is one running upload service with its own MinIO and namespace.
@@ -41,30 +42,12 @@ type testEnv struct {
 	minio  *testenv.MinIO
 	ns     string
 	base   string
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer // the service's logs, so tests can check what is (never) logged
 	stop   context.CancelFunc
 	done   chan error
 	client *http.Client
 
 	waitOnce sync.Once
-}
-
-// syncBuffer collects the service's logs, so tests can check what is (never) logged.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // newTestEnv starts MinIO, creates the bucket and a namespace, and runs the service on
@@ -91,7 +74,7 @@ func newTestEnvDeps(t testing.TB, withDeps func(*Deps), mutate ...func(*Config))
 		f(&cfg)
 	}
 	m.MakeBucket(cfg.Bucket)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	var out io.Writer = logs
 	if os.Getenv("KUBEXPORT_TEST_VERBOSE") != "" {
 		out = io.MultiWriter(logs, os.Stderr)
@@ -546,4 +529,15 @@ func must(t testing.TB, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// waitUploadsInFlight waits until the service counts n uploads being received.
+func (e *testEnv) waitUploadsInFlight(t testing.TB, n float64, timeout time.Duration) {
+	t.Helper()
+	eventually(t, timeout, func() error {
+		if v := e.metricValue(t, "kubexport_uploader_uploads_in_flight"); v != n {
+			return fmt.Errorf("uploads in flight = %v, want %v", v, n)
+		}
+		return nil
+	})
 }

@@ -455,12 +455,7 @@ func (h *hostile) body(t *testing.T) {
 
 	before := h.uploadResults(t)
 	conn := rawUpload(t, h.e.base, docs.Padded(1, 6<<20), 100<<10)
-	eventually(t, 10*time.Second, func() error {
-		if v := h.e.metricValue(t, "kubexport_uploader_uploads_in_flight"); v != 1 {
-			return fmt.Errorf("uploads in flight = %v", v)
-		}
-		return nil
-	})
+	h.e.waitUploadsInFlight(t, 1, 10*time.Second)
 	interrupted := h.e.metricValue(t, `kubexport_uploader_uploads_total{result="interrupted"}`)
 	must(t, conn.Close())
 	h.handled(t, before)

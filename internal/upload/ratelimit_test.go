@@ -202,12 +202,7 @@ func TestRateLimits(t *testing.T) {
 	doc := docs.Padded(1, 2<<20)
 	conn := rawUpload(t, e.base, doc, 1<<20)
 	defer conn.Close()
-	eventually(t, 10*time.Second, func() error {
-		if v := e.metricValue(t, "kubexport_uploader_uploads_in_flight"); v != 1 {
-			return fmt.Errorf("uploads in flight = %v", v)
-		}
-		return nil
-	})
+	e.waitUploadsInFlight(t, 1, 10*time.Second)
 	refused(uploadFrom(e.client), "too_many_uploads_from_you", "5", "client_uploads")
 	accepted(t, uploadFrom(other))
 	finishRawUpload(t, conn, doc, 1<<20)

@@ -375,21 +375,11 @@ func TestUploadClientDisconnect(t *testing.T) {
 					return nil
 				})
 			} else {
-				eventually(t, 10*time.Second, func() error {
-					if v := e.metricValue(t, "kubexport_uploader_uploads_in_flight"); v != 1 {
-						return fmt.Errorf("uploads in flight = %v", v)
-					}
-					return nil
-				})
+				e.waitUploadsInFlight(t, 1, 10*time.Second)
 			}
 			must(t, conn.Close())
 			e.nothingLeft(t)
-			eventually(t, 10*time.Second, func() error {
-				if v := e.metricValue(t, "kubexport_uploader_uploads_in_flight"); v != 0 {
-					return fmt.Errorf("uploads in flight = %v", v)
-				}
-				return nil
-			})
+			e.waitUploadsInFlight(t, 0, 10*time.Second)
 		})
 	}
 	if got := e.metricValue(t, `kubexport_uploader_uploads_total{result="interrupted"}`); got != 2 {
@@ -403,12 +393,7 @@ func TestUploadStalled(t *testing.T) {
 	e := newTestEnv(t, func(c *Config) { c.BodyIdleTimeout, c.MaxConcurrentUploads = 2*time.Second, 1 })
 	conn := rawUpload(t, e.base, docs.PPTX(1), 512)
 	defer conn.Close()
-	eventually(t, 5*time.Second, func() error {
-		if v := e.metricValue(t, "kubexport_uploader_uploads_in_flight"); v != 1 {
-			return fmt.Errorf("uploads in flight = %v", v)
-		}
-		return nil
-	})
+	e.waitUploadsInFlight(t, 1, 5*time.Second)
 	busy := e.upload(t, "other.pptx", docs.PPTX(1))
 	if busy.Header.Get("Retry-After") == "" {
 		t.Error("429 without Retry-After")
