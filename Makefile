@@ -127,6 +127,14 @@ docker-build: ## Build the manager, converter and uploader images with a contain
 	$(CONTAINER_TOOL) build -t ${CONVERTER_IMG} -f converter/Dockerfile .
 	$(CONTAINER_TOOL) build -t ${UPLOADER_IMG} -f cmd/uploader/Dockerfile .
 
+.PHONY: docker-build-offline
+docker-build-offline: ## Without a registry (Linux, root): start Debian's dockerd, make the base images locally, run docker-build, check the images, stop dockerd.
+	hack/docker-images.sh
+
+.PHONY: docker-systemd-check
+docker-systemd-check: ## Check that Debian's dockerd boots a privileged systemd container (a kind node's first need) here.
+	hack/docker-systemd-check.sh
+
 .PHONY: images
 images: ## Build the manager, converter, uploader and MinIO images as archives, without a registry.
 	hack/images.sh

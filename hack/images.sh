@@ -43,6 +43,8 @@ CONVERTER_USER=converter
 
 log() { printf '%s images: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=hack/lib/debian-rootfs.sh
+. "$root/hack/lib/debian-rootfs.sh"
 set -E
 # shellcheck disable=SC2154  # rc is assigned inside the trap
 trap 'rc=$?; log "ERROR: command failed (exit $rc) at line $LINENO: $BASH_COMMAND"; exit $rc' ERR
@@ -84,49 +86,20 @@ mv "$imagebuild.tmp" "$imagebuild"
 # Sets BASE to the layer.
 static_base() {
   local dir=$work/static-base out=$IMAGES_DIR/.static-base.tar.gz
-  [ -s /etc/ssl/certs/ca-certificates.crt ] || die "/etc/ssl/certs/ca-certificates.crt missing: apt-get install ca-certificates"
-  [ -d /usr/share/zoneinfo ] || die "/usr/share/zoneinfo missing: apt-get install tzdata"
-  rm -rf "$dir"
-  mkdir -p "$dir"/{etc/ssl/certs,usr/share,tmp,home/nonroot,root}
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:%s:%s:nonroot:/home/nonroot:/sbin/nologin\n' \
-    $NONROOT_UID $NONROOT_UID > "$dir/etc/passwd"
-  printf 'root:x:0:\nnobody:x:65534:\nnonroot:x:%s:\n' $NONROOT_UID > "$dir/etc/group"
-  echo 'hosts: files dns' > "$dir/etc/nsswitch.conf"
-  cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/certs/"
-  cp -a /usr/share/zoneinfo "$dir/usr/share/"
-  chmod 1777 "$dir/tmp"
-  chmod 0700 "$dir/root" "$dir/home/nonroot"
-  chown $NONROOT_UID:$NONROOT_UID "$dir/home/nonroot"
+  kx_static_base_tree "$dir" $NONROOT_UID
   tar_layer "$dir" "$work/static-base.tar.gz"
   if ! cmp -s "$work/static-base.tar.gz" "$out"; then mv "$work/static-base.tar.gz" "$out"; fi
   BASE=$out
-}
-
-# The first Debian mirror apt uses for $SUITE (deb822 or one-line sources).
-debian_mirror() {
-  local m
-  m=$(awk -v s="$SUITE" '
-      /^URIs:/ {u=$2} /^Suites:/ {for (i=2; i<=NF; i++) if ($i==s) {print u; exit}}
-      /^deb / {for (i=2; i<=NF; i++) if ($i ~ /^[a-z]+:\/\//) {if ($(i+1)==s) {print $i; exit}}}' \
-      /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-  [ -n "$m" ] || die "no apt source for $SUITE in /etc/apt/sources.list{,.d/*}"
-  echo "$m"
 }
 
 # The converter's root filesystem as one layer, cached under $ROOTFS_CACHE/<key>; sets BASE
 # (no command substitution: the EXIT trap must see the mounts).
 converter_base() {
   local mirror key dir rootfs
-  mirror=$(debian_mirror)
+  mirror=$(kx_debian_mirror "$SUITE")
   # The apt sources the chroot gets: this machine's Debian ones (same mirror, same suites).
   local sources=$work/debian.sources
-  : > "$sources"
-  local f
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [ -e "$f" ] && grep -q 'debian' "$f" && { cat "$f"; echo; } >> "$sources"
-  done
-  [ -s "$sources" ] || printf 'Types: deb\nURIs: %s\nSuites: %s %s-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$mirror" "$SUITE" "$SUITE" > "$sources"
+  kx_debian_sources "$SUITE" "$sources"
   key=$( { echo "recipe=$ROOTFS_RECIPE suite=$SUITE mirror=$mirror uid=$NONROOT_UID user=$CONVERTER_USER"; printf '%s\n' "${CONVERTER_PACKAGES[@]}" | sort; cat "$sources"; } | sha256sum | cut -c1-16)
   dir=$ROOTFS_CACHE/converter-$key
   if [ -s "$dir/layer.tar.gz" ]; then
@@ -135,7 +108,6 @@ converter_base() {
     return
   fi
   [ "$(id -u)" = 0 ] || die "building the converter root filesystem needs root (debootstrap, chroot)"
-  command -v debootstrap >/dev/null || die "debootstrap missing: apt-get install debootstrap"
   rm -rf "$dir"
   mkdir -p "$dir"
   rootfs=$dir/rootfs
@@ -145,8 +117,7 @@ converter_base() {
   local debs=$ROOTFS_CACHE/debs
   mkdir -p "$debs"
   log "converter root filesystem: debootstrap --variant=minbase $SUITE from $mirror (~1 min)"
-  debootstrap --variant=minbase --cache-dir="$debs" "$SUITE" "$rootfs" "$mirror" > "$dir/debootstrap.log" 2>&1 \
-    || die "debootstrap failed; see $dir/debootstrap.log: $(tail -3 "$dir/debootstrap.log" | tr '\n' ' ')"
+  kx_debootstrap "$SUITE" "$rootfs" "$debs" "$dir/debootstrap.log"
   rm -f "$rootfs/etc/apt/sources.list"
   cp "$sources" "$rootfs/etc/apt/sources.list.d/debian.sources"
   # For the build only: this machine's apt settings (e.g. a snapshot mirror's Valid-Until),
