@@ -44,17 +44,12 @@ func NewClient(base string, rt http.RoundTripper) (*Client, error) {
 	return &Client{base: u, http: &http.Client{Transport: rt}, pollInterval: 2 * time.Second, streamIdle: 60 * time.Second}, nil
 }
 
-// APIError is an error answer of the service: {"error": {"code", "message", ...}}.
+// APIError is an error answer: the service's payload with the HTTP status. Code is empty when
+// the answer did not come from the service (a proxy's error page).
 type APIError struct {
 	// Status is the HTTP status code.
 	Status int `json:"status"`
-	// Code is the service's machine-readable code ("unsupported_type"); empty when the answer
-	// did not come from the service (a proxy's error page).
-	Code string `json:"code,omitempty"`
-	// Message says what went wrong and what to do.
-	Message   string         `json:"message"`
-	RequestID string         `json:"requestId,omitempty"`
-	Details   map[string]any `json:"details,omitempty"`
+	upload.ErrorPayload
 }
 
 func (e *APIError) Error() string {
@@ -74,12 +69,9 @@ func IsStatus(err error, status int) bool {
 // become a message with the status and the first bytes of the body.
 func decodeError(resp *http.Response) *APIError {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var body struct {
-		Error APIError `json:"error"`
-	}
+	var body upload.ErrorBody
 	if err := json.Unmarshal(b, &body); err == nil && body.Error.Message != "" {
-		body.Error.Status = resp.StatusCode
-		return &body.Error
+		return &APIError{Status: resp.StatusCode, ErrorPayload: body.Error}
 	}
 	msg := strings.TrimSpace(string(b))
 	if len(msg) > 200 {
@@ -88,7 +80,7 @@ func decodeError(resp *http.Response) *APIError {
 	if msg == "" {
 		msg = http.StatusText(resp.StatusCode)
 	}
-	return &APIError{Status: resp.StatusCode, Message: msg}
+	return &APIError{Status: resp.StatusCode, ErrorPayload: upload.ErrorPayload{Message: msg}}
 }
 
 // do sends a request and decodes a JSON answer with the wanted status into v (nil: discard).

@@ -16,8 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,38 +98,9 @@ func startUploader(t *testing.T, mutate ...func(*upload.Config)) *uploader {
 	if err != nil {
 		t.Fatalf("creating the upload service: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("upload service: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("the upload service did not stop within 30s")
-		}
-	})
-	u := &uploader{cfg: cfg, ns: cfg.Namespace, url: "http://" + ln.Addr().String(), minio: m,
+	server := testenv.StartServer(t, srv.Run)
+	return &uploader{cfg: cfg, ns: cfg.Namespace, url: server.URL, minio: m,
 		kubeconfig: writeFile(t, "admin.kubeconfig", envAPI.KubeConfig)}
-	testenv.Eventually(t, 30*time.Second, func() error {
-		resp, err := http.Get(u.url + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %s", resp.Status)
-		}
-		return nil
-	})
-	return u
 }
 
 // plugin is one run of the plugin.

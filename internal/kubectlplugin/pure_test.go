@@ -606,10 +606,10 @@ func TestDecodeError(t *testing.T) {
 		text string
 	}{
 		{mk(415, `{"error":{"code":"unsupported_type","message":"This is a PDF.","requestId":"r1","details":{"detected":"pdf"}}}`),
-			APIError{Status: 415, Code: "unsupported_type", Message: "This is a PDF.", RequestID: "r1", Details: map[string]any{"detected": "pdf"}},
+			APIError{Status: 415, ErrorPayload: upload.ErrorPayload{Code: "unsupported_type", Message: "This is a PDF.", RequestID: "r1", Details: map[string]any{"detected": "pdf"}}},
 			"This is a PDF. (HTTP 415, unsupported_type)"},
-		{mk(502, "<html>Bad Gateway</html>"), APIError{Status: 502, Message: "<html>Bad Gateway</html>"}, "<html>Bad Gateway</html> (HTTP 502)"},
-		{mk(503, ""), APIError{Status: 503, Message: "Service Unavailable"}, "Service Unavailable (HTTP 503)"},
+		{mk(502, "<html>Bad Gateway</html>"), APIError{Status: 502, ErrorPayload: upload.ErrorPayload{Message: "<html>Bad Gateway</html>"}}, "<html>Bad Gateway</html> (HTTP 502)"},
+		{mk(503, ""), APIError{Status: 503, ErrorPayload: upload.ErrorPayload{Message: "Service Unavailable"}}, "Service Unavailable (HTTP 503)"},
 	}
 	for _, tt := range tests {
 		got := decodeError(tt.resp)

@@ -510,7 +510,7 @@ func TestGracefulShutdown(t *testing.T) {
 	conn := rawUpload(t, e.base, doc, 1<<20)
 	defer conn.Close()
 	e.waitUploadsInFlight(t, 1, 10*time.Second)
-	e.stop()
+	e.server.Cancel()
 	streamEnds(t, events)
 	eventually(t, 10*time.Second, func() error {
 		c, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
@@ -521,14 +521,12 @@ func TestGracefulShutdown(t *testing.T) {
 		return nil
 	})
 	finishRawUpload(t, conn, doc, 1<<20)
-	select {
-	case err := <-e.done:
-		e.done <- err
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
+	returned, err := e.server.Wait(10 * time.Second)
+	if !returned {
 		t.Fatal("Run did not return after the last upload finished")
+	}
+	if err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 	if n := len(e.exportJobs(t)); n != 2 {
 		t.Errorf("%d ExportJobs, want 2", n)

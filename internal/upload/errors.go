@@ -232,13 +232,16 @@ func storageHTTPError(e *storageError) *Error {
 	}
 }
 
-// errorBody is the JSON of every error answer.
-type errorBody struct {
-	Error errorPayload `json:"error"`
+// ErrorBody is the JSON of every error answer: {"error": {"code", "message", ...}}. Clients
+// (the kubectl plugin) decode it with this type.
+type ErrorBody struct {
+	Error ErrorPayload `json:"error"`
 }
 
-type errorPayload struct {
-	Code      string         `json:"code"`
+// ErrorPayload says what went wrong: a machine-readable code ("unsupported_type"), a message
+// for people, the request's id and details that depend on the code.
+type ErrorPayload struct {
+	Code      string         `json:"code,omitempty"`
 	Message   string         `json:"message"`
 	RequestID string         `json:"requestId,omitempty"`
 	Details   map[string]any `json:"details,omitempty"`
@@ -267,7 +270,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Add(k, v)
 		}
 	}
-	writeJSON(w, e.Status, errorBody{Error: errorPayload{
+	writeJSON(w, e.Status, ErrorBody{Error: ErrorPayload{
 		Code: e.Code, Message: e.Message, RequestID: requestIDFrom(r.Context()), Details: e.Details,
 	}})
 }

@@ -12,14 +12,12 @@ import (
 	"log/slog"
 	"maps"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/textproto"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,11 +41,8 @@ type testEnv struct {
 	ns     string
 	base   string
 	logs   *testutil.SyncBuffer // the service's logs, so tests can check what is (never) logged
-	stop   context.CancelFunc
-	done   chan error
+	server *testenv.Server
 	client *http.Client
-
-	waitOnce sync.Once
 }
 
 // newTestEnv starts MinIO, creates the bucket and a namespace, and runs the service on
@@ -88,50 +83,20 @@ func newTestEnvDeps(t testing.TB, withDeps func(*Deps), mutate ...func(*Config))
 	if err != nil {
 		t.Fatalf("creating the service: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e := &testEnv{t: t, cfg: cfg, srv: srv, minio: m, ns: cfg.Namespace, base: "http://" + ln.Addr().String(),
-		logs: logs, stop: cancel, done: make(chan error, 1),
+	e := &testEnv{t: t, cfg: cfg, srv: srv, minio: m, ns: cfg.Namespace, logs: logs,
 		client: &http.Client{Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	go func() { e.done <- srv.Run(ctx, ln) }()
-	t.Cleanup(e.shutdown)
-	eventually(t, 30*time.Second, func() error {
-		select {
-		case err := <-e.done:
-			e.done <- err
-			return fmt.Errorf("service exited: %v", err)
-		default:
-		}
-		resp, err := http.Get(e.base + "/readyz")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b, _ := io.ReadAll(resp.Body)
-			return fmt.Errorf("readyz %d: %s", resp.StatusCode, b)
-		}
-		return nil
-	})
+	// The log check registers first, so it runs after the server's own cleanup has stopped it.
+	t.Cleanup(e.checkLogs)
+	e.server = testenv.StartServer(t, srv.Run)
+	e.base = e.server.URL
 	return e
 }
 
-// shutdown stops the service and waits for Run to return, then checks the logs for secrets.
-func (e *testEnv) shutdown() {
-	e.stop()
-	e.waitOnce.Do(func() {
-		select {
-		case err := <-e.done:
-			if err != nil {
-				e.t.Errorf("service Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			e.t.Errorf("service did not stop within 30s")
-		}
-	})
+// shutdown stops the service and waits for Run to return.
+func (e *testEnv) shutdown() { e.server.Stop(e.t) }
+
+// checkLogs fails the test if the service logged a credential.
+func (e *testEnv) checkLogs() {
 	for _, secret := range []string{e.minio.Config.SecretKey, "X-Amz-Signature", "access_token="} {
 		if strings.Contains(e.logs.String(), secret) {
 			e.t.Errorf("the service logged a credential (%q)", secret)
@@ -225,9 +190,9 @@ func decode(t testing.TB, resp *http.Response, wantStatus int, v any) {
 }
 
 // apiError decodes an error answer and checks status and code.
-func apiError(t testing.TB, resp *http.Response, wantStatus int, wantCode string) errorPayload {
+func apiError(t testing.TB, resp *http.Response, wantStatus int, wantCode string) ErrorPayload {
 	t.Helper()
-	var body errorBody
+	var body ErrorBody
 	decode(t, resp, wantStatus, &body)
 	if body.Error.Code != wantCode || body.Error.Message == "" || body.Error.RequestID == "" {
 		t.Fatalf("error body %+v, want code %s with a message and a request id", body.Error, wantCode)

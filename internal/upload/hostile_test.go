@@ -118,7 +118,7 @@ func (a answer) String() string {
 	if a.err != nil {
 		return fmt.Sprintf("no answer: connection closed after %.1fs", a.after.Seconds())
 	}
-	var body errorBody
+	var body ErrorBody
 	if strings.HasPrefix(a.header.Get("Content-Type"), "application/json") && json.Unmarshal(a.body, &body) == nil {
 		return fmt.Sprintf("%d %s", a.status, body.Error.Code)
 	}
@@ -224,7 +224,7 @@ func (h *hostile) postForm(t *testing.T, body []byte) answer {
 // records the row once the bucket and the namespace are empty.
 func (h *hostile) refused(t *testing.T, input string, a answer, status int, code string) {
 	t.Helper()
-	var body errorBody
+	var body ErrorBody
 	switch {
 	case a.err != nil:
 		t.Errorf("%s: no answer after %s (%v); want %d %s", input, a.after, a.err, status, code)
