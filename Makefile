@@ -8,6 +8,12 @@ UPLOADER_IMG ?= kubexport/uploader:latest
 # regenerating in a later year changes nothing (`make verify` compares them with git).
 YEAR ?= $(or $(shell sed -n 's/^Copyright \([0-9]\{4\}\)\..*/\1/p' api/v1alpha1/zz_generated.deepcopy.go 2>/dev/null | head -1),$(shell date +%Y))
 CONTAINER_TOOL ?= docker
+# The images config/dev deploys (its kustomization's and minio.yaml's names; hack/images.sh
+# builds the same without an engine): manager, converter, uploader, minio.
+DEV_TAG ?= dev
+DEV_IMAGES = kubexport/manager:$(DEV_TAG) kubexport/converter:$(DEV_TAG) kubexport/uploader:$(DEV_TAG) kubexport/minio:$(DEV_TAG)
+# The MinIO release the tests run (hack/install-minio.sh) and the dev image builds.
+MINIO_VERSION ?= $(shell sed -n 's/^MINIO_VERSION="$${MINIO_VERSION:-\(.*\)}"$$/\1/p' hack/install-minio.sh)
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -67,6 +73,7 @@ fmt: ## Run go fmt (rewrites files; make verify only checks).
 vet: ## Run go vet (e2e files included).
 	go vet ./...
 	go vet -tags e2e ./test/...
+	go vet -tags faults ./test/...
 
 .PHONY: verify
 verify: manifests generate helm-docs golangci-lint ## Regenerate, then check: generated files committed, gofmt, go vet, golangci-lint.
@@ -82,8 +89,20 @@ test: vet envtest-assets minio helm kustomize ## Run every non-e2e test (with -r
 		go test -race -v -count=1 -timeout 20m $(TEST_PKGS) -coverprofile bin/cover.out 2>&1 | tee bin/test.log | $(TEST_FILTER)
 
 .PHONY: test-e2e
-test-e2e: ## Bring up a cluster, deploy config/dev, run the e2e suite, tear down (KX_KEEP=1 keeps it).
+test-e2e: ## Bring up a cluster, deploy config/dev, run the e2e suite (incl. a `helm install` of the chart), tear down (KX_KEEP=1 keeps it).
 	hack/e2e.sh
+
+.PHONY: test-faults
+test-faults: ## Bring up the offline local cluster, deploy config/dev, run the fault suite (build tag faults), tear down.
+	hack/faults.sh
+
+.PHONY: test-e2e-kind
+test-e2e-kind: ## The e2e suite on kind without a registry (Linux, root): dockerd, real docker builds, an offline node image, kind, tear down.
+	hack/e2e-kind.sh
+
+.PHONY: kind-node-image
+kind-node-image: ## Build the offline kind node image (kubexport.local/kind-node:v1.32.5) into Debian's dockerd (Linux, root).
+	hack/kind-node-image.sh
 
 .PHONY: test-short
 test-short: ## Run only the pure unit tests (no API server, MinIO or LibreOffice).
@@ -126,6 +145,15 @@ docker-build: ## Build the manager, converter and uploader images with a contain
 	$(CONTAINER_TOOL) build -t ${IMG} .
 	$(CONTAINER_TOOL) build -t ${CONVERTER_IMG} -f converter/Dockerfile .
 	$(CONTAINER_TOOL) build -t ${UPLOADER_IMG} -f cmd/uploader/Dockerfile .
+
+.PHONY: docker-build-dev
+docker-build-dev: ## Build the images config/dev deploys (kubexport/{manager,converter,uploader,minio}:dev) with a container engine.
+	$(MAKE) --no-print-directory docker-build IMG=$(word 1,$(DEV_IMAGES)) CONVERTER_IMG=$(word 2,$(DEV_IMAGES)) UPLOADER_IMG=$(word 3,$(DEV_IMAGES)) CONTAINER_TOOL=$(CONTAINER_TOOL)
+	$(CONTAINER_TOOL) build -t $(word 4,$(DEV_IMAGES)) --build-arg MINIO_VERSION=$(MINIO_VERSION) -f config/dev/minio.Dockerfile config/dev
+
+.PHONY: dev-images
+dev-images: ## Print the images config/dev deploys, one a line.
+	@printf '%s\n' $(DEV_IMAGES)
 
 .PHONY: docker-build-offline
 docker-build-offline: ## Without a registry (Linux, root): start Debian's dockerd, make the base images locally, run docker-build, check the images, stop dockerd.

@@ -42,7 +42,9 @@ case "${1:-}" in
   up)
     k=$(kind_of_cluster)
     start=$(date +%s)
-    hack/images.sh >/dev/null
+    # kind: the Dockerfiles, built by the engine (no root); the local cluster: the engine-less
+    # builder (root, debootstrap). Both give the images config/dev deploys.
+    if [ "$k" = kind ]; then make docker-build-dev; else hack/images.sh >/dev/null; fi
     log "images built in $(( $(date +%s) - start ))s"
     start=$(date +%s)
     if [ "$k" = kind ]; then hack/kind-up.sh; else hack/local-cluster.sh up; fi

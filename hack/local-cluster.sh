@@ -5,13 +5,17 @@
 # bridge this script creates. Nothing listens beyond loopback and that bridge; packets from the
 # bridge or the service range towards any other interface are dropped.
 #
-# Usage: hack/local-cluster.sh up|down|status|build|load|kubeconfig|kubectl-path|kubectl
+# Usage: hack/local-cluster.sh up|down|status|restart|audit-log|ctr|build|load|kubeconfig|kubectl-path|kubectl
 #   build       build and cache the binaries only (done by `up` when missing)
 #   up          start everything (idempotent), load the image archives, wait for the node
 #   load [F..]  import docker-archive tarballs into containerd (default: the images of
 #               hack/images.sh found in $KX_IMAGES_DIR)
 #   down        stop everything and restore the machine (idempotent)
 #   status      report what runs
+#   restart kube-apiserver|kubelet  stop one component and start it again (fault tests)
+#   audit-log   print the path of the API server's audit log (every Job creation)
+#   ctr ARGS    run ctr against the cluster's containerd (k8s.io namespace), e.g. to SIGKILL a
+#               container: ctr tasks kill -s SIGKILL <container id>
 #   kubeconfig  print the kubeconfig's path
 #   kubectl-path  print the path of the kubectl built with the cluster (same version)
 #   kubectl ARGS  run that kubectl against the cluster
@@ -85,11 +89,14 @@ main() {
     up) up ;;
     down) down ;;
     status) status || exit $? ;;
+    restart) restart "$@" ;;
+    audit-log) echo "$run/audit.log" ;;
+    ctr) ctr_ "$@" ;;
     load) load "$@" ;;
     kubeconfig) echo "$KUBECONFIG_PATH" ;;
     kubectl-path) echo "$bin/kubectl" ;;
     kubectl) exec "$bin/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@" ;;
-    *) die "usage: $0 up|down|status|build|load [ARCHIVE...]|kubeconfig|kubectl-path|kubectl ARGS..." ;;
+    *) die "usage: $0 up|down|status|restart NAME|audit-log|ctr ARGS|build|load [ARCHIVE...]|kubeconfig|kubectl-path|kubectl ARGS..." ;;
   esac
 }
 

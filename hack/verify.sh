@@ -22,9 +22,10 @@ if [ ${#unformatted[@]} -gt 0 ]; then
   failed+=(gofmt)
 fi
 
-step "go vet ./... and go vet -tags e2e ./test/..."
+step "go vet ./..., go vet -tags e2e ./test/... and go vet -tags faults ./test/..."
 go vet ./... || failed+=("go vet")
 go vet -tags e2e ./test/... || failed+=("go vet -tags e2e")
+go vet -tags faults ./test/... || failed+=("go vet -tags faults")
 
 step "golangci-lint run"
 # golangci-lint's shared cache (~/.cache/golangci-lint) replays issues found in other checkouts

@@ -133,6 +133,24 @@ EOF
 
 # Cluster objects the host-side components need: CoreDNS's RBAC and the kube-dns Service whose
 # endpoint is CoreDNS on the bridge IP.
+# The API server's audit policy: only the creation of Jobs, with the request body (its owner
+# references and annotations say which objects a Job was made for), so tests can count every
+# Job ever created, not just the ones left (the fault suite, test/e2e/faults_test.go).
+write_audit_policy() {
+  put "$KX_HOME/audit-policy.yaml" <<'EOF2'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Request
+  verbs: ["create"]
+  resources:
+  - group: batch
+    resources: ["jobs"]
+- level: None
+EOF2
+}
+
 apply_system_objects() {
   kctl apply -f - > /dev/null <<EOF || die "applying the system objects failed"
 apiVersion: rbac.authorization.k8s.io/v1

@@ -51,6 +51,47 @@ unmount_state() {
   fi
 }
 
+# start_apiserver starts kube-apiserver (its audit log of Job creations in $run/audit.log) and
+# waits until it is ready.
+start_apiserver() {
+  write_audit_policy
+  start kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers=http://127.0.0.1:2379 \
+    --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port=$API_PORT \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --client-ca-file="$pki/ca.crt" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP --allow-privileged=true --profiling=false \
+    --audit-policy-file="$KX_HOME/audit-policy.yaml" --audit-log-path="$run/audit.log" --audit-log-mode=blocking
+  wait_for "kube-apiserver ready" 90 kctl get --raw /readyz
+}
+
+# start_kubelet starts the kubelet.
+start_kubelet() {
+  start kubelet "$bin/kubelet" --config="$KX_HOME/kubelet.yaml" --kubeconfig="$KX_HOME/kubelet.kubeconfig" \
+    --root-dir="$state/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
+}
+
+# restart NAME: stop one component and start it again with the same configuration, as a crash
+# and a supervisor's restart would (the fault suite's API server and kubelet restarts). Only the
+# components whose restart leaves the others running: kube-apiserver and kubelet.
+restart() {
+  need_root
+  local name=${1:-} t0=$SECONDS
+  case "$name" in
+    kube-apiserver) pid_of kube-apiserver >/dev/null || die "kube-apiserver is not running"
+      stop kube-apiserver; start_apiserver ;;
+    kubelet) pid_of kubelet >/dev/null || die "kubelet is not running"
+      stop kubelet; start_kubelet
+      wait_for "node $NODE_NAME Ready" 120 kctl wait --for=condition=Ready "node/$NODE_NAME" --timeout=2s ;;
+    *) die "usage: restart kube-apiserver|kubelet" ;;
+  esac
+  log "$name restarted in $((SECONDS - t0)) s"
+}
+
 up() {
   need_root
   local t0=$SECONDS
@@ -97,17 +138,9 @@ up() {
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
     --initial-cluster kx=http://127.0.0.1:2380 --listen-metrics-urls "" --log-level warn
-  start kube-apiserver "$bin/kube-apiserver" \
-    --etcd-servers=http://127.0.0.1:2379 \
-    --bind-address="$NODE_IP" --advertise-address="$NODE_IP" --secure-port=$API_PORT \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-    --client-ca-file="$pki/ca.crt" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC \
-    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
-    --kubelet-preferred-address-types=InternalIP --allow-privileged=true --profiling=false
-  wait_for "kube-apiserver ready" 90 kctl get --raw /readyz
+  # A fresh API server starts a fresh audit log (a restart appends to it).
+  pid_of kube-apiserver >/dev/null || rm -f "$run/audit.log"
+  start_apiserver
   start kube-controller-manager "$bin/kube-controller-manager" \
     --kubeconfig="$KX_HOME/controller-manager.kubeconfig" --bind-address=127.0.0.1 --leader-elect=false \
     --use-service-account-credentials --service-account-private-key-file="$pki/sa.key" \
@@ -116,8 +149,7 @@ up() {
   start kube-scheduler "$bin/kube-scheduler" \
     --kubeconfig="$KX_HOME/scheduler.kubeconfig" --bind-address=127.0.0.1 --leader-elect=false --profiling=false
   apply_system_objects
-  start kubelet "$bin/kubelet" --config="$KX_HOME/kubelet.yaml" --kubeconfig="$KX_HOME/kubelet.kubeconfig" \
-    --root-dir="$state/kubelet" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
+  start_kubelet
   start kube-proxy "$bin/kube-proxy" --config="$KX_HOME/kube-proxy.yaml"
   start coredns "$bin/coredns" -conf "$KX_HOME/Corefile"
   load

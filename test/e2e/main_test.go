@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e || faults
 
 // Package e2e tests kubexport deployed on a real cluster (config/dev: operator, uploader and a
 // MinIO), through kubectl, the Kubernetes API, the uploader's HTTP API and object storage.
@@ -141,13 +141,19 @@ func removeLeftovers(ctx context.Context) error {
 	}
 }
 
-// waitDeployments waits until each Deployment has all its replicas available.
+// waitDeployments waits until each Deployment (in the system namespace) has all its replicas
+// available.
 func waitDeployments(ctx context.Context, names ...string) error {
+	return waitDeploymentsIn(ctx, ns, names...)
+}
+
+// waitDeploymentsIn is waitDeployments in namespace.
+func waitDeploymentsIn(ctx context.Context, namespace string, names ...string) error {
 	deadline := time.Now().Add(long)
 	for _, name := range names {
 		for {
 			d := &appsv1.Deployment{}
-			err := k8s.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, d)
+			err := k8s.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, d)
 			if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.AvailableReplicas >= 1 &&
 				d.Status.UpdatedReplicas == d.Status.Replicas {
 				break
@@ -174,10 +180,15 @@ func stopForwards() {
 	}
 }
 
-// portForward runs kubectl port-forward to target's port on a free local port and returns
-// 127.0.0.1:<port>. It stops with ctx.
+// portForward runs kubectl port-forward to target's port (in the system namespace) on a free
+// local port and returns 127.0.0.1:<port>. It stops with ctx.
 func portForward(ctx context.Context, target, port string) (string, error) {
-	cmd := exec.CommandContext(ctx, kubectlBin, "--kubeconfig", kubeconfig, "-n", ns, "port-forward", "--address", "127.0.0.1", target, ":"+port)
+	return portForwardIn(ctx, ns, target, port)
+}
+
+// portForwardIn is portForward to a target in namespace.
+func portForwardIn(ctx context.Context, namespace, target, port string) (string, error) {
+	cmd := exec.CommandContext(ctx, kubectlBin, "--kubeconfig", kubeconfig, "-n", namespace, "port-forward", "--address", "127.0.0.1", target, ":"+port)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", err

@@ -1,4 +1,4 @@
-//go:build e2e
+//go:build e2e || faults
 
 package e2e
 
@@ -336,12 +336,19 @@ func defaultUploader(t *testing.T) *appsv1.Deployment {
 // the system namespace and returns a token for it.
 func tenant(t *testing.T, name string) string {
 	t.Helper()
+	return tenantIn(t, ns, name, "kubexport-uploader-user")
+}
+
+// tenantIn creates a ServiceAccount in namespace bound there to clusterRole (an uploader's user
+// role) and returns a token for it.
+func tenantIn(t *testing.T, namespace, name, clusterRole string) string {
+	t.Helper()
 	ctx := context.Background()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
 	rb := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "kubexport-uploader-user"},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: ns}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: clusterRole},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: namespace}},
 	}
 	for _, o := range []client.Object{sa, rb} {
 		if err := k8s.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -360,12 +367,12 @@ func tenant(t *testing.T, name string) string {
 	rememberSecret("a token of "+name, tr.Status.Token)
 	// Wait until the API server authorizes the binding, so the service's first (cached) check
 	// cannot race the RBAC informers.
-	user := "system:serviceaccount:" + ns + ":" + name
+	user := "system:serviceaccount:" + namespace + ":" + name
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		sar := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{User: user,
-			Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
-			ResourceAttributes: &authzv1.ResourceAttributes{Namespace: ns, Verb: "create", Group: "kubexport.io", Resource: "exportjobs"}}}
+			Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+			ResourceAttributes: &authzv1.ResourceAttributes{Namespace: namespace, Verb: "create", Group: "kubexport.io", Resource: "exportjobs"}}}
 		must(t, k8s.Create(ctx, sar))
 		if sar.Status.Allowed {
 			return tr.Status.Token
